@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from mailplane.schemas import RequestModel, ResponseModel
+
+Address = Annotated[str, StringConstraints(min_length=1, max_length=320)]
+Destinations = Annotated[
+    Address | list[Address],
+    Field(
+        description="One address, several separated by commas, or a list (at most 100).",
+    ),
+]
+
+
+class AliasCreate(RequestModel):
+    source: Address = Field(
+        description="A local part ('sales'), a full address at this domain, or '@' / '*' "
+        "for a catch-all."
+    )
+    destination: Destinations
+    keep_copy: bool = Field(
+        default=False,
+        description="When the source is a mailbox: deliver there too (forward with a copy).",
+    )
+    active: bool = True
+
+
+class AliasUpdate(RequestModel):
+    destination: Destinations | None = None
+    keep_copy: bool | None = None
+    active: bool | None = None
+
+
+class AliasOut(ResponseModel):
+    id: int
+    domain_id: int
+    customer_id: int
+    source: str
+    is_catch_all: bool
+    destination: str
+    destinations: list[str]
+    keep_copy: bool
+    active: bool
+    created_at: datetime
+    updated_at: datetime

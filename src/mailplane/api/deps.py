@@ -1,0 +1,129 @@
+"""Request-scoped dependencies: settings, the unit of work and the calling principal.
+
+The request owns the transaction: the session commits after the endpoint returns and
+before the response goes out (``scope="function"``), or rolls back on any error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Header, Request
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from mailplane.auth import jwt_tokens
+from mailplane.auth.principals import Principal
+from mailplane.auth.secrets import digest
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.errors import Conflict, Unauthenticated
+from mailplane.models import ServiceToken, Tenant, TenantAdmin, utcnow
+
+# last_used_at is written at most this often per token, not on every request.
+LAST_USED_RESOLUTION = timedelta(seconds=60)
+
+
+def get_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_database(request: Request) -> Database:
+    database: Database = request.app.state.database
+    return database
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    write = request.method not in ("GET", "HEAD", "OPTIONS")
+    session = get_database(request).session(write=write)
+    try:
+        yield session
+        if write:
+            session.commit()
+    except IntegrityError as exc:
+        session.rollback()
+        raise Conflict(
+            "the change conflicts with existing data (a duplicate or a dangling reference)",
+            code="integrity_conflict",
+        ) from exc
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_principal(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    x_service_token: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> Principal:
+    if x_service_token:
+        return _service_principal(request, session, x_service_token)
+    if authorization:
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise Unauthenticated("use 'Authorization: Bearer <token>'", code="invalid_token")
+        return _admin_principal(session, settings, token.strip())
+    raise Unauthenticated(
+        "send an x-service-token header or an Authorization: Bearer token",
+        code="missing_credentials",
+    )
+
+
+def _service_principal(request: Request, session: Session, token: str) -> Principal:
+    row = session.scalar(select(ServiceToken).where(ServiceToken.token_hash == digest(token)))
+    if row is None or row.revoked_at is not None:
+        raise Unauthenticated("unknown or revoked service token", code="invalid_token")
+    now = utcnow()
+    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
+        if request.method in ("GET", "HEAD", "OPTIONS"):
+            # Its own short write, so that read-only requests keep a read-only session.
+            with get_database(request).transaction() as writer:
+                stored = writer.get(ServiceToken, row.id)
+                if stored is not None:
+                    stored.last_used_at = now
+        else:
+            # Same transaction: on SQLite a second writer would wait for this one's lock.
+            row.last_used_at = now
+    return Principal(
+        kind="service_token", id=row.id, name=row.name, tenant_id=None, scopes=row.scope_set
+    )
+
+
+def _admin_principal(session: Session, settings: Settings, token: str) -> Principal:
+    claims = jwt_tokens.decode_access_token(settings, token)
+    admin = session.get(TenantAdmin, claims.admin_id)
+    if admin is None or not admin.active or admin.tenant_id != claims.tenant_id:
+        raise Unauthenticated("this account no longer exists or is disabled", code="invalid_token")
+    tenant = session.get(Tenant, admin.tenant_id)
+    if tenant is None or tenant.status != "active":
+        raise Unauthenticated("this tenant is suspended", code="tenant_suspended")
+    return Principal(
+        kind="tenant_admin",
+        id=admin.id,
+        name=admin.email,
+        tenant_id=admin.tenant_id,
+        scopes=frozenset({"admin", "read"}),
+    )
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def writer(principal: PrincipalDep) -> Principal:
+    principal.require_write()
+    return principal
+
+
+WriterDep = Annotated[Principal, Depends(writer)]

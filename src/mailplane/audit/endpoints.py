@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from mailplane.api.deps import PrincipalDep, SessionDep
+from mailplane.api.pagination import PageDep
+from mailplane.api.responses import ERRORS
+from mailplane.audit import service
+from mailplane.audit.schemas import AuditEventOut
+from mailplane.schemas import PageOut
+
+router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS)
+
+
+@router.get("", response_model=PageOut[AuditEventOut])
+def list_events(
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    object_type: Annotated[str | None, Query(max_length=32)] = None,
+    customer_id: Annotated[int | None, Query()] = None,
+) -> object:
+    """Every admin change, oldest first: who did what to which object, and when."""
+    return service.list_events(
+        session,
+        principal,
+        limit=page.limit,
+        cursor=page.cursor,
+        action=action,
+        object_type=object_type,
+        tenant_id=customer_id,
+    )

@@ -1,0 +1,57 @@
+"""Writes and reads the audit trail. Writes join the caller's transaction, so an audit
+row exists exactly when the change it describes was committed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailplane.auth.principals import Principal
+from mailplane.db.pagination import Page, keyset_page
+from mailplane.models import AuditEvent
+
+
+def record(
+    session: Session,
+    principal: Principal,
+    action: str,
+    *,
+    object_type: str,
+    object_id: int | None,
+    tenant_id: int | None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    session.add(
+        AuditEvent(
+            actor_type=principal.kind,
+            actor_id=principal.id,
+            actor_name=principal.name,
+            tenant_id=tenant_id,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            details=details or {},
+        )
+    )
+
+
+def list_events(
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    action: str | None = None,
+    object_type: str | None = None,
+    tenant_id: int | None = None,
+) -> Page[AuditEvent]:
+    query = select(AuditEvent).where(principal.tenant_filter(AuditEvent.tenant_id))
+    if action:
+        query = query.where(AuditEvent.action == action)
+    if object_type:
+        query = query.where(AuditEvent.object_type == object_type)
+    if tenant_id is not None:
+        query = query.where(AuditEvent.tenant_id == tenant_id)
+    return keyset_page(session, query, AuditEvent.id, limit=limit, cursor=cursor)

@@ -1,0 +1,196 @@
+"""The ``mailplane`` command: init, db, token, serve, up, status."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+
+from mailplane.config import Settings, get_settings
+from mailplane.errors import MailplaneError
+
+app = typer.Typer(help="mailplane: a self-hosted multi-tenant mail platform.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+token_app = typer.Typer(help="Platform service tokens (x-service-token).", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(token_app, name="token")
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def ensure_state(settings: Settings) -> bool:
+    """Create the state directory and the signing secret. True if the secret is new."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    os.chmod(settings.state_dir, 0o755)  # noqa: S103 (postfix and dovecot traverse it)
+    if settings.secret_key or settings.secret_file.exists():
+        return False
+    fd = os.open(settings.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secrets.token_urlsafe(48) + "\n")
+    return True
+
+
+@app.command()
+def init(
+    token_name: Annotated[str, typer.Option(help="Name of the first admin token.")] = "bootstrap",  # noqa: S107
+) -> None:
+    """Create the state directory, secrets and database; print a first admin token once."""
+    from mailplane import migrations
+    from mailplane.auth import service_tokens
+    from mailplane.db import Database
+
+    settings = get_settings()
+    new_secret = ensure_state(settings)
+    migrations.upgrade(settings)
+    from mailplane.mailserver import bootstrap
+
+    bootstrap.prepare_state(settings)
+    database = Database(settings)
+    try:
+        with database.transaction() as session:
+            if service_tokens.list_all(session):
+                typer.echo(f"state directory {settings.state_dir} is ready (already initialised)")
+                return
+            token, secret = service_tokens.create(session, token_name, ["admin", "read"])
+    finally:
+        database.dispose()
+    typer.echo(f"state directory: {settings.state_dir}")
+    if new_secret:
+        typer.echo(f"signing secret:  {settings.secret_file} (new)")
+    typer.echo(f"database:        {settings.resolved_database_url}")
+    typer.echo(f"admin token '{token.name}' (shown only now, keep it safe):")
+    typer.echo(secret)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: Annotated[str, typer.Argument()] = "head") -> None:
+    """Apply the migrations (the same ones on SQLite and PostgreSQL)."""
+    from mailplane import migrations
+
+    settings = get_settings()
+    ensure_state(settings)
+    migrations.upgrade(settings, revision)
+    typer.echo(f"database at revision {revision}")
+
+
+@token_app.command("create")
+def token_create(
+    name: Annotated[str, typer.Argument(help="What the token is for.")],
+    scope: Annotated[list[str] | None, typer.Option(help="admin and/or read.")] = None,
+) -> None:
+    """Create a service token and print it once."""
+    from mailplane.auth import service_tokens
+    from mailplane.db import Database
+
+    database = Database(get_settings())
+    try:
+        with database.transaction() as session:
+            token, secret = service_tokens.create(session, name, scope or ["admin", "read"])
+            typer.echo(f"token {token.id} '{token.name}' scopes={token.scopes}", err=True)
+    except MailplaneError as exc:
+        _fail(exc.detail)
+    finally:
+        database.dispose()
+    typer.echo(secret)
+
+
+@token_app.command("list")
+def token_list() -> None:
+    """List service tokens (never their secrets)."""
+    from mailplane.auth import service_tokens
+    from mailplane.db import Database
+
+    database = Database(get_settings())
+    try:
+        with database.transaction() as session:
+            for t in service_tokens.list_all(session):
+                state = f"revoked {t.revoked_at:%Y-%m-%d %H:%M}" if t.revoked_at else "active"
+                used = f"{t.last_used_at:%Y-%m-%d %H:%M}" if t.last_used_at else "never"
+                typer.echo(f"{t.id}\t{t.name}\t{t.scopes}\t{state}\tlast used {used}")
+    finally:
+        database.dispose()
+
+
+@token_app.command("revoke")
+def token_revoke(token_id: Annotated[int, typer.Argument()]) -> None:
+    """Revoke a service token; requests carrying it get 401 at once."""
+    from mailplane.auth import service_tokens
+    from mailplane.db import Database
+
+    database = Database(get_settings())
+    try:
+        with database.transaction() as session:
+            token = service_tokens.revoke(session, token_id)
+            typer.echo(f"token {token.id} '{token.name}' revoked")
+    except MailplaneError as exc:
+        _fail(exc.detail)
+    finally:
+        database.dispose()
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option()] = None,
+    port: Annotated[int | None, typer.Option()] = None,
+) -> None:
+    """Run the HTTP API alone."""
+    import uvicorn
+
+    from mailplane.api.app import create_app
+
+    settings = get_settings()
+    try:
+        settings.check_production()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_level="info",
+    )
+
+
+@app.command()
+def up() -> None:
+    """Start everything: the API, and Postfix and Dovecot where they are installed."""
+    from mailplane.runtime.supervisor import run_platform
+
+    settings = get_settings()
+    try:
+        settings.check_production()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    sys.exit(run_platform(settings))
+
+
+@app.command()
+def status() -> None:
+    """Report each component: API, database, Postfix, Dovecot."""
+    from mailplane.runtime.supervisor import component_status
+
+    settings = get_settings()
+    healthy = True
+    for name, ok, message in component_status(settings):
+        healthy &= ok
+        mark = (
+            typer.style("ok  ", fg=typer.colors.GREEN)
+            if ok
+            else typer.style("DOWN", fg=typer.colors.RED)
+        )
+        typer.echo(f"{mark} {name:10} {message}")
+    raise typer.Exit(0 if healthy else 1)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

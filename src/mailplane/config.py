@@ -1,0 +1,121 @@
+"""One typed settings object, read from the environment (prefix ``MAILPLANE_``).
+
+Secrets are never defaulted outside development: ``Settings.check_production`` refuses to
+start with the development secret, and ``mailplane init`` writes a random one into the
+state directory, which is read back here.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Only ever accepted when MAILPLANE_ENV=development; see Settings.check_production.
+DEVELOPMENT_SECRET = "development-only-secret-do-not-use-in-production"  # noqa: S105
+
+
+def _default_state_dir() -> Path:
+    if os.geteuid() == 0:
+        return Path("/var/lib/mailplane")
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "mailplane"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MAILPLANE_", extra="ignore")
+
+    env: Literal["development", "production", "test"] = "development"
+    state_dir: Path = Field(default_factory=_default_state_dir)
+    database_url: str | None = None
+    secret_key: str | None = None
+
+    # HTTP API
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    public_url: str = "http://127.0.0.1:8080"
+
+    # Tenant admin sessions
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+
+    # Login throttling: failures allowed per window, per client IP and per account.
+    login_max_failures_per_ip: int = 20
+    login_max_failures_per_account: int = 5
+    login_window_seconds: int = 300
+
+    # Mailbox password hashes (Dovecot verifies them itself). Argon2id through libsodium
+    # in Dovecot supports parallelism 1 only.
+    password_scheme: Literal["ARGON2ID", "BLF-CRYPT"] = "ARGON2ID"  # noqa: S105
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    bcrypt_rounds: int = 12
+
+    # Platform identity, used for the DNS records customers publish.
+    mail_hostname: str = "mail.mailplane.test"
+    mx_hosts: list[str] = Field(default_factory=lambda: ["mail.mailplane.test"])
+    spf_include: str | None = None
+    sending_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    dmarc_policy: Literal["none", "quarantine", "reject"] = "quarantine"
+    dmarc_rua: str | None = None
+    dkim_selector: str = "mp1"
+    dkim_algorithm: Literal["rsa-2048", "ed25519"] = "rsa-2048"
+    mta_sts_mode: Literal["none", "testing", "enforce"] = "testing"
+
+    # Pagination
+    page_size_default: int = 50
+    page_size_max: int = 500
+
+    @field_validator("mail_hostname")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        return value.strip().rstrip(".").lower()
+
+    @property
+    def db_dir(self) -> Path:
+        return self.state_dir / "db"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.db_dir / "mailplane.sqlite"
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def secret_file(self) -> Path:
+        return self.state_dir / "secret_key"
+
+    def effective_secret(self) -> str:
+        """The signing secret: the environment wins, then the state directory's file."""
+        if self.secret_key:
+            return self.secret_key
+        if self.secret_file.exists():
+            return self.secret_file.read_text().strip()
+        return DEVELOPMENT_SECRET
+
+    def check_production(self) -> None:
+        """Refuse to run outside development with a secret anybody can read in the source."""
+        if self.env == "development":
+            return
+        secret = self.effective_secret()
+        if secret == DEVELOPMENT_SECRET or len(secret) < 32:
+            raise RuntimeError(
+                "refusing to start: MAILPLANE_ENV="
+                f"{self.env} needs a real secret (run `mailplane init` or set "
+                "MAILPLANE_SECRET_KEY to at least 32 random characters)"
+            )
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

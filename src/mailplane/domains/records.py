@@ -1,0 +1,89 @@
+"""The DNS records a customer publishes for a hosted domain, derived from the domain row,
+its DKIM keys and the platform settings (never stored: they follow the settings)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from mailplane.config import Settings
+from mailplane.domains import dkim
+from mailplane.models import DkimKey, Domain
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    type: str
+    name: str  # fully qualified, no trailing dot
+    value: str
+    purpose: str
+    required: bool = True
+    priority: int | None = None
+    ttl: int = 3600
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def spf_value(settings: Settings) -> str:
+    if settings.spf_include:
+        return f"v=spf1 mx include:{settings.spf_include} -all"
+    mechanisms = " ".join(
+        (f"ip6:{ip}" if ":" in ip else f"ip4:{ip}") for ip in settings.sending_ips
+    )
+    return f"v=spf1 mx {mechanisms} -all".replace("  ", " ")
+
+
+def dmarc_value(domain: str, settings: Settings) -> str:
+    rua = settings.dmarc_rua or f"postmaster@{domain}"
+    return f"v=DMARC1; p={settings.dmarc_policy}; rua=mailto:{rua}; adkim=r; aspf=r"
+
+
+def records_for(domain: Domain, keys: list[DkimKey], settings: Settings) -> list[DnsRecord]:
+    name = domain.name
+    host = settings.mail_hostname
+    records = [
+        DnsRecord("MX", name, mx, "inbound mail", priority=10 * (i + 1))
+        for i, mx in enumerate(settings.mx_hosts)
+    ]
+    records.append(DnsRecord("TXT", name, spf_value(settings), "SPF: authorizes the platform"))
+    records.append(DnsRecord("TXT", f"_dmarc.{name}", dmarc_value(name, settings), "DMARC policy"))
+    for key in keys:
+        if key.status in ("active", "pending", "retiring"):
+            records.append(
+                DnsRecord(
+                    "TXT",
+                    f"{key.selector}._domainkey.{name}",
+                    dkim.txt_value(key.algorithm, key.public_key_b64),
+                    f"DKIM public key ({key.algorithm}, {key.status})",
+                )
+            )
+    records += [
+        DnsRecord("CNAME", f"autoconfig.{name}", host, "Thunderbird autoconfig", required=False),
+        DnsRecord("CNAME", f"autodiscover.{name}", host, "Outlook autodiscover", required=False),
+        # RFC 6186 service records; RFC 8314 prefers implicit TLS (submissions, imaps).
+        DnsRecord("SRV", f"_submissions._tcp.{name}", f"0 1 465 {host}", "RFC 8314", False, 0),
+        DnsRecord("SRV", f"_submission._tcp.{name}", f"0 1 587 {host}", "RFC 6186", False, 10),
+        DnsRecord("SRV", f"_imaps._tcp.{name}", f"0 1 993 {host}", "RFC 6186", False, 0),
+        DnsRecord("SRV", f"_imap._tcp.{name}", f"0 1 143 {host}", "RFC 6186", False, 10),
+        DnsRecord("SRV", f"_pop3._tcp.{name}", "0 0 0 .", "RFC 6186: POP3 not offered", False, 0),
+    ]
+    if settings.mta_sts_mode != "none":
+        records += [
+            DnsRecord(
+                "TXT",
+                f"_mta-sts.{name}",
+                f"v=STSv1; id={int(domain.created_at.timestamp())}",
+                "MTA-STS (RFC 8461)",
+                required=False,
+            ),
+            DnsRecord("CNAME", f"mta-sts.{name}", host, "MTA-STS policy host", required=False),
+            DnsRecord(
+                "TXT",
+                f"_smtp._tls.{name}",
+                f"v=TLSRPTv1; rua=mailto:tlsrpt@{name}",
+                "TLS reporting (RFC 8460)",
+                required=False,
+            ),
+        ]
+    return records

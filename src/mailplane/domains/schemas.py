@@ -1,0 +1,101 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints
+
+from mailplane.schemas import RequestModel, ResponseModel
+
+DomainName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+class DomainCreate(RequestModel):
+    domain: DomainName = Field(description="Unicode or ASCII; stored as an A-label.")
+    customer_id: int | None = Field(
+        default=None, description="The tenant that owns the domain (a tenant admin may omit it)."
+    )
+    dkim_algorithm: Literal["rsa-2048", "ed25519"] | None = None
+    dns_automation: Literal["manual", "rfc2136", "lexicon"] = "manual"
+
+
+class DomainUpdate(RequestModel):
+    status: Literal["active", "suspended", "disabled"] | None = None
+    dns_automation: Literal["manual", "rfc2136", "lexicon"] | None = None
+
+
+class DomainOut(ResponseModel):
+    id: int
+    domain: str = Field(description="Unicode form (U-label).")
+    domain_ascii: str = Field(description="ASCII form (A-label), as stored and in DNS.")
+    customer_id: int
+    status: str
+    verification_status: str
+    failing_since: datetime | None
+    verified_at: datetime | None
+    last_checked_at: datetime | None
+    dns_automation: str
+    created_at: datetime
+    updated_at: datetime
+
+
+class DnsRecordOut(ResponseModel):
+    type: str
+    name: str
+    value: str
+    purpose: str
+    required: bool
+    priority: int | None
+    ttl: int
+
+
+class DnsRecordsOut(ResponseModel):
+    domain: str
+    records: list[DnsRecordOut]
+
+
+class DomainCreated(DomainOut):
+    dns_records: list[DnsRecordOut]
+
+
+class DkimKeyOut(ResponseModel):
+    id: int
+    selector: str
+    algorithm: str
+    status: str
+    dns_name: str
+    dns_value: str
+    created_at: datetime
+    activated_at: datetime | None
+    retired_at: datetime | None
+
+
+class AliasDomainCreate(RequestModel):
+    name: DomainName
+
+
+class AliasDomainOut(ResponseModel):
+    id: int
+    domain_id: int
+    name: str
+    name_ascii: str
+    created_at: datetime
+
+
+def domain_out(domain: Any) -> dict[str, Any]:
+    from mailplane.domains.names import to_u_label
+
+    return {
+        "id": domain.id,
+        "domain": to_u_label(domain.name),
+        "domain_ascii": domain.name,
+        "customer_id": domain.tenant_id,
+        "status": domain.status,
+        "verification_status": domain.verification_status,
+        "failing_since": domain.failing_since,
+        "verified_at": domain.verified_at,
+        "last_checked_at": domain.last_checked_at,
+        "dns_automation": domain.dns_automation,
+        "created_at": domain.created_at,
+        "updated_at": domain.updated_at,
+    }

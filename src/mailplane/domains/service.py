@@ -1,0 +1,209 @@
+"""Domains, alias domains and DKIM keys. Services flush; the caller commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailplane.audit.service import record
+from mailplane.auth.principals import Principal
+from mailplane.config import Settings
+from mailplane.db.pagination import Page, keyset_page
+from mailplane.domains import dkim
+from mailplane.domains.names import to_a_label
+from mailplane.domains.records import DnsRecord, records_for
+from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
+from mailplane.errors import Conflict, InvalidInput, NotFound
+from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
+
+
+def get_domain(session: Session, principal: Principal, domain_id: int) -> Domain:
+    domain = session.scalar(
+        select(Domain).where(Domain.id == domain_id, principal.tenant_filter(Domain.tenant_id))
+    )
+    if domain is None:
+        raise NotFound("domain not found")
+    return domain
+
+
+def list_domains(
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    tenant_id: int | None = None,
+) -> Page[Domain]:
+    query = select(Domain).where(principal.tenant_filter(Domain.tenant_id))
+    if tenant_id is not None:
+        query = query.where(Domain.tenant_id == tenant_id)
+    return keyset_page(session, query, Domain.id, limit=limit, cursor=cursor)
+
+
+def _resolve_tenant(session: Session, principal: Principal, customer_id: int | None) -> Tenant:
+    if customer_id is None:
+        if principal.tenant_id is None:
+            raise InvalidInput("customer_id is required", code="customer_id_required")
+        customer_id = principal.tenant_id
+    tenant = session.get(Tenant, customer_id)
+    if tenant is None or (principal.tenant_id is not None and principal.tenant_id != tenant.id):
+        raise NotFound(f"tenant {customer_id} not found", code="tenant_not_found")
+    return tenant
+
+
+def name_taken(session: Session, name: str) -> bool:
+    """A name is one domain everywhere: hosted domain or alias domain, any tenant."""
+    return (
+        session.scalar(select(Domain.id).where(Domain.name == name)) is not None
+        or session.scalar(select(AliasDomain.id).where(AliasDomain.name == name)) is not None
+    )
+
+
+def add_dkim_key(
+    session: Session, domain: Domain, selector: str, algorithm: dkim.Algorithm, status: str
+) -> DkimKey:
+    pair = dkim.generate(algorithm)
+    key = DkimKey(
+        domain_id=domain.id,
+        selector=selector,
+        algorithm=algorithm,
+        private_key_pem=pair.private_key_pem,
+        public_key_b64=pair.public_key_b64,
+        status=status,
+        activated_at=utcnow() if status == "active" else None,
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def create_domain(
+    session: Session, principal: Principal, settings: Settings, data: DomainCreate
+) -> Domain:
+    tenant = _resolve_tenant(session, principal, data.customer_id)
+    name = to_a_label(data.domain)
+    if name_taken(session, name):
+        raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    domain = Domain(tenant_id=tenant.id, name=name, dns_automation=data.dns_automation)
+    session.add(domain)
+    session.flush()
+    algorithm = data.dkim_algorithm or settings.dkim_algorithm
+    add_dkim_key(session, domain, settings.dkim_selector, algorithm, "active")
+    record(
+        session,
+        principal,
+        "domain.create",
+        object_type="domain",
+        object_id=domain.id,
+        tenant_id=tenant.id,
+        details={"domain": name, "dkim_algorithm": algorithm},
+    )
+    return domain
+
+
+def update_domain(
+    session: Session, principal: Principal, domain_id: int, data: DomainUpdate
+) -> Domain:
+    domain = get_domain(session, principal, domain_id)
+    changes: dict[str, object] = {}
+    if data.status is not None and data.status != domain.status:
+        changes["status"] = {"from": domain.status, "to": data.status}
+        domain.status = data.status
+    if data.dns_automation is not None and data.dns_automation != domain.dns_automation:
+        changes["dns_automation"] = data.dns_automation
+        domain.dns_automation = data.dns_automation
+    if changes:
+        session.flush()
+        record(
+            session,
+            principal,
+            "domain.update",
+            object_type="domain",
+            object_id=domain.id,
+            tenant_id=domain.tenant_id,
+            details=changes,
+        )
+    return domain
+
+
+def set_status(session: Session, principal: Principal, domain_id: int, status: str) -> Domain:
+    return update_domain(session, principal, domain_id, DomainUpdate(status=status))
+
+
+def delete_domain(session: Session, principal: Principal, domain_id: int) -> None:
+    domain = get_domain(session, principal, domain_id)
+    session.delete(domain)
+    session.flush()
+    record(
+        session,
+        principal,
+        "domain.delete",
+        object_type="domain",
+        object_id=domain_id,
+        tenant_id=domain.tenant_id,
+        details={"domain": domain.name},
+    )
+
+
+def dkim_keys(session: Session, domain: Domain) -> list[DkimKey]:
+    return list(
+        session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id).order_by(DkimKey.id))
+    )
+
+
+def dns_records(
+    session: Session, principal: Principal, settings: Settings, domain_id: int
+) -> tuple[Domain, list[DnsRecord]]:
+    domain = get_domain(session, principal, domain_id)
+    return domain, records_for(domain, dkim_keys(session, domain), settings)
+
+
+def create_alias_domain(
+    session: Session, principal: Principal, domain_id: int, data: AliasDomainCreate
+) -> AliasDomain:
+    domain = get_domain(session, principal, domain_id)
+    name = to_a_label(data.name)
+    if name_taken(session, name):
+        raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    alias_domain = AliasDomain(tenant_id=domain.tenant_id, domain_id=domain.id, name=name)
+    session.add(alias_domain)
+    session.flush()
+    record(
+        session,
+        principal,
+        "alias_domain.create",
+        object_type="alias_domain",
+        object_id=alias_domain.id,
+        tenant_id=domain.tenant_id,
+        details={"name": name, "target": domain.name},
+    )
+    return alias_domain
+
+
+def list_alias_domains(
+    session: Session, principal: Principal, domain_id: int, *, limit: int, cursor: str | None
+) -> Page[AliasDomain]:
+    domain = get_domain(session, principal, domain_id)
+    query = select(AliasDomain).where(AliasDomain.domain_id == domain.id)
+    return keyset_page(session, query, AliasDomain.id, limit=limit, cursor=cursor)
+
+
+def delete_alias_domain(session: Session, principal: Principal, alias_domain_id: int) -> None:
+    alias_domain = session.scalar(
+        select(AliasDomain).where(
+            AliasDomain.id == alias_domain_id, principal.tenant_filter(AliasDomain.tenant_id)
+        )
+    )
+    if alias_domain is None:
+        raise NotFound("alias domain not found")
+    session.delete(alias_domain)
+    session.flush()
+    record(
+        session,
+        principal,
+        "alias_domain.delete",
+        object_type="alias_domain",
+        object_id=alias_domain_id,
+        tenant_id=alias_domain.tenant_id,
+        details={"name": alias_domain.name},
+    )

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, StringConstraints
+
+from mailplane.schemas import Password, RequestModel, ResponseModel
+
+LocalPart = Annotated[str, StringConstraints(min_length=1, max_length=64)]
+DisplayName = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+QuotaMb = Annotated[int, Field(ge=0, le=10_000_000, description="0 means no quota.")]
+
+
+class MailboxCreate(RequestModel):
+    local_part: LocalPart
+    password: Password
+    quota_mb: QuotaMb = 1024
+    display_name: DisplayName = ""
+
+
+class MailboxUpdate(RequestModel):
+    password: Password | None = None
+    quota_mb: QuotaMb | None = None
+    display_name: DisplayName | None = None
+    status: Literal["active", "suspended", "disabled"] | None = Field(
+        default=None,
+        description="suspended: no login, mail still received; disabled: mail refused too.",
+    )
+
+
+class MailboxOut(ResponseModel):
+    id: int
+    domain_id: int
+    customer_id: int
+    email: str
+    local_part: str
+    display_name: str
+    quota_mb: int
+    status: str
+    created_at: datetime
+    updated_at: datetime
+    password_changed_at: datetime

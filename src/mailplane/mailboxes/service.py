@@ -1,0 +1,140 @@
+"""Mailboxes (accounts). Services flush; the caller commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailplane.audit.service import record
+from mailplane.auth.passwords import hash_password
+from mailplane.auth.principals import Principal
+from mailplane.config import Settings
+from mailplane.db.pagination import Page, keyset_page
+from mailplane.domains.names import normalize_local_part
+from mailplane.domains.service import get_domain
+from mailplane.errors import Conflict, NotFound
+from mailplane.mailboxes.schemas import MailboxCreate, MailboxUpdate
+from mailplane.models import Mailbox, utcnow
+
+
+def get_mailbox(session: Session, principal: Principal, mailbox_id: int) -> Mailbox:
+    mailbox = session.scalar(
+        select(Mailbox).where(Mailbox.id == mailbox_id, principal.tenant_filter(Mailbox.tenant_id))
+    )
+    if mailbox is None:
+        raise NotFound("mailbox not found")
+    return mailbox
+
+
+def list_mailboxes(
+    session: Session,
+    principal: Principal,
+    *,
+    limit: int,
+    cursor: str | None,
+    domain_id: int | None = None,
+) -> Page[Mailbox]:
+    query = select(Mailbox).where(principal.tenant_filter(Mailbox.tenant_id))
+    if domain_id is not None:
+        domain = get_domain(session, principal, domain_id)
+        query = query.where(Mailbox.domain_id == domain.id)
+    return keyset_page(session, query, Mailbox.id, limit=limit, cursor=cursor)
+
+
+def create_mailbox(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    domain_id: int,
+    data: MailboxCreate,
+) -> Mailbox:
+    domain = get_domain(session, principal, domain_id)
+    local_part = normalize_local_part(data.local_part)
+    email = f"{local_part}@{domain.name}"
+    if session.scalar(select(Mailbox.id).where(Mailbox.email == email)) is not None:
+        raise Conflict(f"the mailbox {email} exists already", code="mailbox_exists")
+    mailbox = Mailbox(
+        tenant_id=domain.tenant_id,
+        domain_id=domain.id,
+        local_part=local_part,
+        email=email,
+        display_name=data.display_name,
+        password_hash=hash_password(data.password, settings),
+        quota_mb=data.quota_mb,
+        maildir=f"{domain.name}/{local_part}/",
+    )
+    session.add(mailbox)
+    session.flush()
+    record(
+        session,
+        principal,
+        "mailbox.create",
+        object_type="mailbox",
+        object_id=mailbox.id,
+        tenant_id=domain.tenant_id,
+        details={"email": email, "quota_mb": data.quota_mb},
+    )
+    return mailbox
+
+
+def update_mailbox(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    mailbox_id: int,
+    data: MailboxUpdate,
+) -> Mailbox:
+    mailbox = get_mailbox(session, principal, mailbox_id)
+    changes: dict[str, object] = {}
+    if data.password is not None:
+        mailbox.password_hash = hash_password(data.password, settings)
+        mailbox.password_changed_at = utcnow()
+        changes["password"] = "changed"  # noqa: S105 (an audit note, not a password)
+    if data.quota_mb is not None and data.quota_mb != mailbox.quota_mb:
+        changes["quota_mb"] = {"from": mailbox.quota_mb, "to": data.quota_mb}
+        mailbox.quota_mb = data.quota_mb
+    if data.display_name is not None and data.display_name != mailbox.display_name:
+        mailbox.display_name = data.display_name
+        changes["display_name"] = data.display_name
+    if data.status is not None and data.status != mailbox.status:
+        changes["status"] = {"from": mailbox.status, "to": data.status}
+        mailbox.status = data.status
+    if changes:
+        session.flush()
+        record(
+            session,
+            principal,
+            "mailbox.update",
+            object_type="mailbox",
+            object_id=mailbox.id,
+            tenant_id=mailbox.tenant_id,
+            details={"email": mailbox.email, **changes},
+        )
+    return mailbox
+
+
+def set_status(
+    session: Session, principal: Principal, settings: Settings, mailbox_id: int, status: str
+) -> Mailbox:
+    return update_mailbox(
+        session,
+        principal,
+        settings,
+        mailbox_id,
+        MailboxUpdate(status=status),
+    )
+
+
+def delete_mailbox(session: Session, principal: Principal, mailbox_id: int) -> None:
+    mailbox = get_mailbox(session, principal, mailbox_id)
+    session.delete(mailbox)
+    session.flush()
+    record(
+        session,
+        principal,
+        "mailbox.delete",
+        object_type="mailbox",
+        object_id=mailbox_id,
+        tenant_id=mailbox.tenant_id,
+        details={"email": mailbox.email},
+    )

@@ -1,0 +1,1 @@
+"""Postfix and Dovecot: configuration rendering and process control."""

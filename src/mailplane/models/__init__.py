@@ -1,0 +1,25 @@
+"""All ORM models; importing this module registers every table on ``Base.metadata``."""
+
+from mailplane.models.audit import AuditEvent, ThrottleCounter
+from mailplane.models.base import Base, utcnow
+from mailplane.models.domains import AliasDomain, DkimKey, Domain
+from mailplane.models.mailboxes import Alias, AliasDestination, Mailbox
+from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
+from mailplane.models.tokens import ServiceToken
+
+__all__ = [
+    "Alias",
+    "AliasDestination",
+    "AliasDomain",
+    "AuditEvent",
+    "Base",
+    "DkimKey",
+    "Domain",
+    "Mailbox",
+    "RefreshToken",
+    "ServiceToken",
+    "Tenant",
+    "TenantAdmin",
+    "ThrottleCounter",
+    "utcnow",
+]

@@ -1,0 +1,163 @@
+"""Tenants and their admins. Services flush; the caller commits."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from mailplane.audit.service import record
+from mailplane.auth.passwords import hash_password
+from mailplane.auth.principals import Principal
+from mailplane.config import Settings
+from mailplane.db.pagination import Page, keyset_page
+from mailplane.domains.names import normalize_address
+from mailplane.errors import Conflict, NotFound
+from mailplane.models import Domain, Tenant, TenantAdmin
+from mailplane.tenants.schemas import TenantAdminCreate, TenantCreate, TenantUpdate
+
+
+def get_tenant(session: Session, principal: Principal, tenant_id: int) -> Tenant:
+    tenant = session.get(Tenant, tenant_id)
+    if tenant is None:
+        raise NotFound("tenant not found")
+    principal.check_tenant(tenant.id, "tenant")
+    return tenant
+
+
+def list_tenants(
+    session: Session, principal: Principal, *, limit: int, cursor: str | None
+) -> Page[Tenant]:
+    query = select(Tenant).where(principal.tenant_filter(Tenant.id))
+    return keyset_page(session, query, Tenant.id, limit=limit, cursor=cursor)
+
+
+def _check_name_free(session: Session, name: str, except_id: int | None = None) -> None:
+    query = select(Tenant.id).where(func.lower(Tenant.name) == name.lower())
+    existing = session.scalar(query)
+    if existing is not None and existing != except_id:
+        raise Conflict(f"a tenant named {name!r} exists already", code="tenant_exists")
+
+
+def create_tenant(session: Session, principal: Principal, data: TenantCreate) -> Tenant:
+    principal.require_platform()
+    name = data.name.strip()
+    _check_name_free(session, name)
+    tenant = Tenant(name=name, notes=data.notes)
+    session.add(tenant)
+    session.flush()
+    record(
+        session,
+        principal,
+        "tenant.create",
+        object_type="tenant",
+        object_id=tenant.id,
+        tenant_id=tenant.id,
+        details={"name": name},
+    )
+    return tenant
+
+
+def update_tenant(
+    session: Session, principal: Principal, tenant_id: int, data: TenantUpdate
+) -> Tenant:
+    tenant = get_tenant(session, principal, tenant_id)
+    changes: dict[str, object] = {}
+    if data.status is not None and data.status != tenant.status:
+        principal.require_platform()
+        tenant.status = data.status
+        changes["status"] = data.status
+    if data.name is not None and data.name.strip() != tenant.name:
+        _check_name_free(session, data.name.strip(), except_id=tenant.id)
+        tenant.name = data.name.strip()
+        changes["name"] = tenant.name
+    if data.notes is not None and data.notes != tenant.notes:
+        tenant.notes = data.notes
+        changes["notes"] = True
+    if changes:
+        session.flush()
+        record(
+            session,
+            principal,
+            "tenant.update",
+            object_type="tenant",
+            object_id=tenant.id,
+            tenant_id=tenant.id,
+            details=changes,
+        )
+    return tenant
+
+
+def delete_tenant(session: Session, principal: Principal, tenant_id: int) -> None:
+    tenant = get_tenant(session, principal, tenant_id)
+    principal.require_platform()
+    domains = session.scalar(select(func.count()).where(Domain.tenant_id == tenant.id)) or 0
+    if domains:
+        raise Conflict(
+            f"the tenant still has {domains} domain(s); delete them first",
+            code="tenant_not_empty",
+        )
+    session.delete(tenant)
+    session.flush()
+    record(
+        session,
+        principal,
+        "tenant.delete",
+        object_type="tenant",
+        object_id=tenant_id,
+        tenant_id=tenant_id,
+        details={"name": tenant.name},
+    )
+
+
+def create_admin(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    tenant_id: int,
+    data: TenantAdminCreate,
+) -> TenantAdmin:
+    tenant = get_tenant(session, principal, tenant_id)
+    email = normalize_address(data.email, "email")
+    if session.scalar(select(TenantAdmin.id).where(TenantAdmin.email == email)) is not None:
+        raise Conflict(f"an admin with the address {email} exists already", code="admin_exists")
+    admin = TenantAdmin(
+        tenant_id=tenant.id, email=email, password_hash=hash_password(data.password, settings)
+    )
+    session.add(admin)
+    session.flush()
+    record(
+        session,
+        principal,
+        "tenant_admin.create",
+        object_type="tenant_admin",
+        object_id=admin.id,
+        tenant_id=tenant.id,
+        details={"email": email},
+    )
+    return admin
+
+
+def list_admins(
+    session: Session, principal: Principal, tenant_id: int, *, limit: int, cursor: str | None
+) -> Page[TenantAdmin]:
+    tenant = get_tenant(session, principal, tenant_id)
+    query = select(TenantAdmin).where(TenantAdmin.tenant_id == tenant.id)
+    return keyset_page(session, query, TenantAdmin.id, limit=limit, cursor=cursor)
+
+
+def delete_admin(session: Session, principal: Principal, tenant_id: int, admin_id: int) -> None:
+    tenant = get_tenant(session, principal, tenant_id)
+    admin = session.get(TenantAdmin, admin_id)
+    if admin is None or admin.tenant_id != tenant.id:
+        raise NotFound("tenant admin not found")
+    session.delete(admin)
+    session.flush()
+    record(
+        session,
+        principal,
+        "tenant_admin.delete",
+        object_type="tenant_admin",
+        object_id=admin_id,
+        tenant_id=tenant.id,
+        details={"email": admin.email},
+    )
