@@ -24,8 +24,10 @@ def test_several_destinations_as_list_or_comma_string(api: Api, domain: dict[str
     many = [f"member{i:03d}@example.com" for i in range(100)]
     big = api.alias(domain["id"], "everyone", ",".join(many))
     assert big["destinations"] == many
-    too_many = api.post(f"/api/v1/mail/domains/{domain['id']}/aliases",
-                        json={"source": "toomany", "destination": many + ["x@example.com"]})
+    too_many = api.post(
+        f"/api/v1/mail/domains/{domain['id']}/aliases",
+        json={"source": "toomany", "destination": many + ["x@example.com"]},
+    )
     assert too_many.status_code == 422
     assert api.ok("GET", f"/api/v1/mail/aliases/{listed['id']}") == listed
 
@@ -41,8 +43,10 @@ def test_forwarding_with_and_without_a_copy(api: Api, domain: dict[str, object])
     switched = api.ok("PUT", f"/api/v1/mail/aliases/{plain['id']}", json={"keep_copy": True})
     assert switched["keep_copy"] is True and switched["destinations"] == ["hr@example.com"]
     # Pointing at itself is a loop; keep_copy is the way to keep a local copy.
-    loop = api.post(f"/api/v1/mail/domains/{domain['id']}/aliases",
-                    json={"source": "self", "destination": f"self@{name}"})
+    loop = api.post(
+        f"/api/v1/mail/domains/{domain['id']}/aliases",
+        json={"source": "self", "destination": f"self@{name}"},
+    )
     assert (loop.status_code, loop.json()["error"]) == (422, "alias_loop")
 
 
@@ -51,8 +55,10 @@ def test_catch_all(api: Api, domain: dict[str, object], source: str) -> None:
     name = domain["domain_ascii"]
     catch_all = api.alias(domain["id"], source, "catch@example.com")
     assert catch_all["source"] == f"@{name}" and catch_all["is_catch_all"] is True
-    again = api.post(f"/api/v1/mail/domains/{domain['id']}/aliases",
-                     json={"source": f"@{name}", "destination": "other@example.com"})
+    again = api.post(
+        f"/api/v1/mail/domains/{domain['id']}/aliases",
+        json={"source": f"@{name}", "destination": "other@example.com"},
+    )
     assert (again.status_code, again.json()["error"]) == (409, "alias_exists")
 
 
@@ -69,27 +75,41 @@ def test_update_list_and_delete(api: Api, domain: dict[str, object]) -> None:
     second = api.alias(domain["id"], "support", "s@example.com")
     page = api.ok("GET", f"/api/v1/mail/domains/{domain['id']}/aliases", params={"limit": 1})
     assert [a["id"] for a in page["items"]] == [created["id"]]
-    rest = api.ok("GET", f"/api/v1/mail/domains/{domain['id']}/aliases", params={"cursor": page["next_cursor"]})
+    rest = api.ok(
+        "GET",
+        f"/api/v1/mail/domains/{domain['id']}/aliases",
+        params={"cursor": page["next_cursor"]},
+    )
     assert [a["id"] for a in rest["items"]] == [second["id"]]
     api.ok("DELETE", path, 204)
     assert api.get(path).status_code == 404
-    duplicate = api.post(f"/api/v1/mail/domains/{domain['id']}/aliases",
-                         json={"source": "SUPPORT", "destination": "x@example.com"})
+    duplicate = api.post(
+        f"/api/v1/mail/domains/{domain['id']}/aliases",
+        json={"source": "SUPPORT", "destination": "x@example.com"},
+    )
     assert (duplicate.status_code, duplicate.json()["error"]) == (409, "alias_exists")
 
 
 def test_source_must_be_at_the_domain(api: Api, domain: dict[str, object]) -> None:
     other = api.domain(api.tenant()["id"])
     for source in (f"x@{other['domain_ascii']}", f"@{other['domain_ascii']}", "x@example.com"):
-        response = api.post(f"/api/v1/mail/domains/{domain['id']}/aliases",
-                            json={"source": source, "destination": "a@example.com"})
+        response = api.post(
+            f"/api/v1/mail/domains/{domain['id']}/aliases",
+            json={"source": source, "destination": "a@example.com"},
+        )
         assert (response.status_code, response.json()["error"]) == (422, "source_outside_domain")
 
 
 def test_alias_domain_and_aliases_coexist(api: Api, domain: dict[str, object]) -> None:
     """An alias domain maps every local part; its own aliases are refused (one domain, one list)."""
-    alias_domain = api.ok("POST", f"/api/v1/mail/domains/{domain['id']}/alias-domains", 201,
-                          json={"name": f"alt-{domain['id']}.test"})
-    response = api.post(f"/api/v1/mail/domains/{domain['id']}/aliases",
-                        json={"source": f"x@{alias_domain['name_ascii']}", "destination": "a@example.com"})
+    alias_domain = api.ok(
+        "POST",
+        f"/api/v1/mail/domains/{domain['id']}/alias-domains",
+        201,
+        json={"name": f"alt-{domain['id']}.test"},
+    )
+    response = api.post(
+        f"/api/v1/mail/domains/{domain['id']}/aliases",
+        json={"source": f"x@{alias_domain['name_ascii']}", "destination": "a@example.com"},
+    )
     assert response.status_code == 422

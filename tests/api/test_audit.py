@@ -34,23 +34,53 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
     steps: list[tuple[str, dict[str, int], dict[str, Any] | None, str]] = [
         ("POST /api/v1/tenants", {}, {"name": f"audited-{uid}"}, "tenant.create"),
         ("PATCH /api/v1/tenants/{tenant_id}", w, {"notes": "audited"}, "tenant.update"),
-        ("POST /api/v1/tenants/{tenant_id}/admins", w,
-         {"email": f"au-{uid}@admins.test", "password": "long-enough-1"}, "tenant_admin.create"),
-        ("POST /api/v1/mail/domains", {}, {"domain": f"au{uid}.test", "customer_id": elsewhere["id"]},
-         "domain.create"),
-        ("PATCH /api/v1/mail/domains/{domain_id}", w, {"dns_automation": "rfc2136"}, "domain.update"),
+        (
+            "POST /api/v1/tenants/{tenant_id}/admins",
+            w,
+            {"email": f"au-{uid}@admins.test", "password": "long-enough-1"},
+            "tenant_admin.create",
+        ),
+        (
+            "POST /api/v1/mail/domains",
+            {},
+            {"domain": f"au{uid}.test", "customer_id": elsewhere["id"]},
+            "domain.create",
+        ),
+        (
+            "PATCH /api/v1/mail/domains/{domain_id}",
+            w,
+            {"dns_automation": "rfc2136"},
+            "domain.update",
+        ),
         ("POST /api/v1/mail/domains/{domain_id}/suspend", w, None, "domain.update"),
         ("POST /api/v1/mail/domains/{domain_id}/unsuspend", w, None, "domain.update"),
-        ("POST /api/v1/mail/domains/{domain_id}/alias-domains", w, {"name": f"aud{uid}.test"},
-         "alias_domain.create"),
-        ("POST /api/v1/mail/domains/{domain_id}/accounts", w,
-         {"local_part": "audited", "password": "long-enough-1"}, "mailbox.create"),
+        (
+            "POST /api/v1/mail/domains/{domain_id}/alias-domains",
+            w,
+            {"name": f"aud{uid}.test"},
+            "alias_domain.create",
+        ),
+        (
+            "POST /api/v1/mail/domains/{domain_id}/accounts",
+            w,
+            {"local_part": "audited", "password": "long-enough-1"},
+            "mailbox.create",
+        ),
         ("PUT /api/v1/mail/accounts/{mailbox_id}", w, {"quota_mb": 7}, "mailbox.update"),
         ("POST /api/v1/mail/accounts/{mailbox_id}/suspend", w, None, "mailbox.update"),
         ("POST /api/v1/mail/accounts/{mailbox_id}/unsuspend", w, None, "mailbox.update"),
-        ("POST /api/v1/mail/domains/{domain_id}/aliases", w,
-         {"source": "audited", "destination": "a@example.com"}, "alias.create"),
-        ("PUT /api/v1/mail/aliases/{alias_id}", w, {"destination": "b@example.com"}, "alias.update"),
+        (
+            "POST /api/v1/mail/domains/{domain_id}/aliases",
+            w,
+            {"source": "audited", "destination": "a@example.com"},
+            "alias.create",
+        ),
+        (
+            "PUT /api/v1/mail/aliases/{alias_id}",
+            w,
+            {"destination": "b@example.com"},
+            "alias.update",
+        ),
         ("DELETE /api/v1/mail/aliases/{alias_id}", w, None, "alias.delete"),
         ("DELETE /api/v1/mail/accounts/{mailbox_id}", w, None, "mailbox.delete"),
         ("DELETE /api/v1/mail/alias-domains/{alias_domain_id}", w, None, "alias_domain.delete"),
@@ -59,9 +89,15 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
         ("DELETE /api/v1/tenants/{tenant_id}", w, None, "tenant.delete"),
     ]
     # Session routes change no managed object; they are not admin changes.
-    not_audited = {"POST /api/v1/auth/login", "POST /api/v1/auth/refresh", "POST /api/v1/auth/logout"}
+    not_audited = {
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/refresh",
+        "POST /api/v1/auth/logout",
+    }
     write_routes = {op.label for op in operations(client.app) if op.method in WRITE_METHODS}  # type: ignore[arg-type]
-    assert write_routes - not_audited == {label for label, *_ in steps}, "a write route without an audit step"
+    assert write_routes - not_audited == {label for label, *_ in steps}, (
+        "a write route without an audit step"
+    )
 
     me = api.ok("GET", "/api/v1/auth/me")
     for label, values, body, action in steps:
@@ -80,8 +116,10 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
             assert event["object_id"] == values[path.rsplit("{", 1)[1].rstrip("}")]
         elif response.content and method == "POST" and response.status_code == 201:
             assert event["object_id"] == response.json()["id"]
-        owner = {"tenant.create": response.content and response.json()["id"],
-                 "domain.create": elsewhere["id"]}.get(action, world.tenant_id)
+        owner = {
+            "tenant.create": response.content and response.json()["id"],
+            "domain.create": elsewhere["id"],
+        }.get(action, world.tenant_id)
         assert event["tenant_id"] == owner, (label, event)
 
     # Reads leave nothing.
@@ -93,7 +131,9 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
 def test_tenant_admins_see_their_own_tenants_entries_only(api: Api) -> None:
     mine, theirs = build_world(api), build_world(api)
     mine.admin.ok("PUT", f"/api/v1/mail/accounts/{mine.mailbox_id}", json={"display_name": "Mine"})
-    theirs.admin.ok("PUT", f"/api/v1/mail/accounts/{theirs.mailbox_id}", json={"display_name": "Theirs"})
+    theirs.admin.ok(
+        "PUT", f"/api/v1/mail/accounts/{theirs.mailbox_id}", json={"display_name": "Theirs"}
+    )
     events = _latest(mine.admin)
     assert events and {e["tenant_id"] for e in events} == {mine.tenant_id}
     update = [e for e in events if e["action"] == "mailbox.update"]
@@ -108,7 +148,9 @@ def test_tenant_admins_see_their_own_tenants_entries_only(api: Api) -> None:
     # The operator sees both, and can filter by customer.
     both = {e["tenant_id"] for e in _latest(api, action="mailbox.update")}
     assert {mine.tenant_id, theirs.tenant_id} <= both
-    assert {e["tenant_id"] for e in _latest(api, customer_id=theirs.tenant_id)} == {theirs.tenant_id}
+    assert {e["tenant_id"] for e in _latest(api, customer_id=theirs.tenant_id)} == {
+        theirs.tenant_id
+    }
 
 
 def test_password_never_appears_in_the_log(api: Api) -> None:

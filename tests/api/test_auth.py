@@ -19,7 +19,12 @@ PASSWORD = "admin-password-1"
 
 def _admin(api: Api, tenant_id: int) -> str:
     email = f"admin-{secrets.token_hex(4)}@admins.test"
-    api.ok("POST", f"/api/v1/tenants/{tenant_id}/admins", 201, json={"email": email, "password": PASSWORD})
+    api.ok(
+        "POST",
+        f"/api/v1/tenants/{tenant_id}/admins",
+        201,
+        json={"email": email, "password": PASSWORD},
+    )
     return email
 
 
@@ -70,7 +75,9 @@ def test_login_me_refresh_rotation_and_logout(client: TestClient, api: Api) -> N
     assert admins[0]["last_login_at"] is not None
 
 
-def test_bad_credentials_answer_401_with_a_code(client: TestClient, settings: Settings, api: Api) -> None:
+def test_bad_credentials_answer_401_with_a_code(
+    client: TestClient, settings: Settings, api: Api
+) -> None:
     tenant = api.tenant()
     email = _admin(api, tenant["id"])
     admin = api.as_headers({})
@@ -83,7 +90,9 @@ def test_bad_credentials_answer_401_with_a_code(client: TestClient, settings: Se
         assert response.status_code == 401
         assert response.json()["error"] == code
     assert admin.get("/api/v1/auth/me", headers={"Authorization": "Basic abc"}).status_code == 401
-    assert admin.get("/api/v1/auth/me", headers={"x-service-token": "mpst_forged"}).status_code == 401
+    assert (
+        admin.get("/api/v1/auth/me", headers={"x-service-token": "mpst_forged"}).status_code == 401
+    )
 
     # Expired: signed correctly, but past its exp.
     me = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).json()
@@ -126,7 +135,9 @@ def test_read_scope_token_cannot_write(api: Api, database: Database) -> None:
         response = reader.request(method, path, json=body)
         assert response.status_code == 403, response.text
         assert response.json()["error"] == "insufficient_scope"
-    assert all(t["name"] != "read-only" for t in api.ok("GET", "/api/v1/tenants?limit=500")["items"])
+    assert all(
+        t["name"] != "read-only" for t in api.ok("GET", "/api/v1/tenants?limit=500")["items"]
+    )
 
 
 def test_revoked_token_is_401_and_last_used_is_recorded(api: Api, database: Database) -> None:
@@ -150,9 +161,13 @@ def test_throttling_per_account(client: TestClient, api: Api, settings: Settings
     email = _admin(api, tenant["id"])
     # Each failure from its own address: the account limit must bite on its own.
     for _ in range(settings.login_max_failures_per_account):
-        response = _from_ip(client).post("/api/v1/auth/login", json={"email": email, "password": "bad-password"})
+        response = _from_ip(client).post(
+            "/api/v1/auth/login", json={"email": email, "password": "bad-password"}
+        )
         assert response.status_code == 401
-    throttled = _from_ip(client).post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    throttled = _from_ip(client).post(
+        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
+    )
     assert throttled.status_code == 429
     assert throttled.json()["error"] == "too_many_requests"
     retry_after = int(throttled.headers["Retry-After"])
@@ -176,7 +191,12 @@ def test_throttling_per_ip(client: TestClient, api: Api, settings: Settings) -> 
     assert throttled.status_code == 429
     assert int(throttled.headers["Retry-After"]) > 0
     # The same account from another address still logs in.
-    assert _from_ip(client).post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+    assert (
+        _from_ip(client)
+        .post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+        .status_code
+        == 200
+    )
 
 
 def test_suspended_tenant_admin_cannot_log_in_or_continue(client: TestClient, api: Api) -> None:
@@ -194,7 +214,10 @@ def test_suspended_tenant_admin_cannot_log_in_or_continue(client: TestClient, ap
     assert refresh.status_code == 401
 
     api.ok("PATCH", f"/api/v1/tenants/{tenant['id']}", json={"status": "active"})
-    assert client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code == 200
+    assert (
+        client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
+        == 200
+    )
 
 
 def test_deleted_admin_token_stops_working(client: TestClient, api: Api) -> None:
@@ -205,16 +228,28 @@ def test_deleted_admin_token_stops_working(client: TestClient, api: Api) -> None
     admin_id = client.get("/api/v1/auth/me", headers=bearer).json()["id"]
     api.ok("DELETE", f"/api/v1/tenants/{tenant['id']}/admins/{admin_id}", 204)
     assert client.get("/api/v1/auth/me", headers=bearer).status_code == 401
-    assert client.post("/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}).status_code == 401
-    assert client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code == 401
+    assert (
+        client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": pair["refresh_token"]}
+        ).status_code
+        == 401
+    )
+    assert (
+        client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD}).status_code
+        == 401
+    )
 
 
 def test_login_with_unicode_domain(client: TestClient, api: Api) -> None:
     """Admin addresses are stored with the A-label; the U-label form logs in too."""
     tenant = api.tenant()
     local = f"chef-{secrets.token_hex(3)}"
-    api.ok("POST", f"/api/v1/tenants/{tenant['id']}/admins", 201,
-           json={"email": f"{local}@bücher.test", "password": PASSWORD})
+    api.ok(
+        "POST",
+        f"/api/v1/tenants/{tenant['id']}/admins",
+        201,
+        json={"email": f"{local}@bücher.test", "password": PASSWORD},
+    )
     for email in (f"{local}@bücher.test", f"{local}@xn--bcher-kva.test"):
         response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert response.status_code == 200, (email, response.text)

@@ -60,7 +60,9 @@ def test_valid_bodies_are_valid(client: TestClient, api: Api, world: World) -> N
         assert response.status_code not in (400, 422), (op.label, response.text)
 
 
-def test_bad_json_unknown_fields_and_wrong_types(client: TestClient, api: Api, world: World) -> None:
+def test_bad_json_unknown_fields_and_wrong_types(
+    client: TestClient, api: Api, world: World
+) -> None:
     before = _audit_length(api)
     for op in _body_routes(client):
         body = valid_body(op, world)
@@ -161,7 +163,12 @@ def test_huge_ids_in_every_path_and_query(client: TestClient, api: Api, world: W
     ],
 )
 def test_forged_cursors(api: Api, cursor: str) -> None:
-    for path in ("/api/v1/tenants", "/api/v1/mail/domains", "/api/v1/mail/accounts", "/api/v1/audit"):
+    for path in (
+        "/api/v1/tenants",
+        "/api/v1/mail/domains",
+        "/api/v1/mail/accounts",
+        "/api/v1/audit",
+    ):
         response = api.get(path, params={"cursor": cursor})
         assert response.status_code == 422, (path, response.text)
 
@@ -179,7 +186,8 @@ def test_rejected_writes_leave_nothing_behind(api: Api, world: World) -> None:
     # A duplicate domain creates no second DKIM key for the first one.
     keys = api.ok("GET", f"/api/v1/mail/domains/{world.domain_id}/dkim")
     response = api.post(
-        "/api/v1/mail/domains", json={"domain": world.domain.upper(), "customer_id": world.tenant_id}
+        "/api/v1/mail/domains",
+        json={"domain": world.domain.upper(), "customer_id": world.tenant_id},
     )
     assert _assert_refused(response, "domain")["error"] == "domain_exists"
     assert response.status_code == 409
@@ -209,18 +217,42 @@ def test_invalid_local_parts(api: Api, world: World, local_part: str) -> None:
 
 @pytest.mark.parametrize(
     "domain",
-    ["", "localhost", "a..b", "-a.test", "a_b.test", "1.2.3.4", "xn--zz.test", "😀.test",
-     "a" * 64 + ".test", ("a" * 60 + ".") * 5 + "test", "exa mple.test", "@example.test"],
+    [
+        "",
+        "localhost",
+        "a..b",
+        "-a.test",
+        "a_b.test",
+        "1.2.3.4",
+        "xn--zz.test",
+        "😀.test",
+        "a" * 64 + ".test",
+        ("a" * 60 + ".") * 5 + "test",
+        "exa mple.test",
+        "@example.test",
+    ],
 )
 def test_invalid_domains(api: Api, world: World, domain: str) -> None:
-    response = api.post("/api/v1/mail/domains", json={"domain": domain, "customer_id": world.tenant_id})
+    response = api.post(
+        "/api/v1/mail/domains", json={"domain": domain, "customer_id": world.tenant_id}
+    )
     _assert_refused(response, domain)
 
 
 @pytest.mark.parametrize(
     "destination",
-    ["", "plain", "a@", "@b.test", "a@b@c.test", '"a b"@c.test', "a%b@c.test", "a@[1.2.3.4]",
-     "Name <a@b.test>", "a@b.test\r\nBcc: victim@evil.test"],
+    [
+        "",
+        "plain",
+        "a@",
+        "@b.test",
+        "a@b@c.test",
+        '"a b"@c.test',
+        "a%b@c.test",
+        "a@[1.2.3.4]",
+        "Name <a@b.test>",
+        "a@b.test\r\nBcc: victim@evil.test",
+    ],
 )
 def test_invalid_destinations(api: Api, world: World, destination: str) -> None:
     response = api.post(

@@ -26,7 +26,9 @@ def test_idn_domain_is_stored_as_a_label_and_shown_as_u_label(api: Api) -> None:
     assert api.ok("GET", f"/api/v1/mail/domains/{created['id']}")["domain_ascii"] == ascii_name
     # Either spelling is the same domain.
     for spelling in (f"{label}.test", ascii_name, ascii_name.upper()):
-        response = api.post("/api/v1/mail/domains", json={"domain": spelling, "customer_id": tenant["id"]})
+        response = api.post(
+            "/api/v1/mail/domains", json={"domain": spelling, "customer_id": tenant["id"]}
+        )
         assert (response.status_code, response.json()["error"]) == (409, "domain_exists"), spelling
     # Mailboxes at it use the A-label.
     assert api.mailbox(created["id"], "Info")["email"] == f"info@{ascii_name}"
@@ -96,7 +98,9 @@ def test_suspend_unsuspend_and_patch_status(api: Api) -> None:
 def test_platform_must_name_the_customer(api: Api) -> None:
     response = api.post("/api/v1/mail/domains", json={"domain": "nobody.test"})
     assert (response.status_code, response.json()["error"]) == (422, "customer_id_required")
-    response = api.post("/api/v1/mail/domains", json={"domain": "nobody.test", "customer_id": 2**31 - 1})
+    response = api.post(
+        "/api/v1/mail/domains", json={"domain": "nobody.test", "customer_id": 2**31 - 1}
+    )
     assert (response.status_code, response.json()["error"]) == (404, "tenant_not_found")
 
 
@@ -105,7 +109,11 @@ def test_list_domains_by_customer(api: Api) -> None:
     ids = [api.domain(tenant["id"])["id"] for _ in range(3)]
     page = api.ok("GET", "/api/v1/mail/domains", params={"customer_id": tenant["id"], "limit": 2})
     assert [d["id"] for d in page["items"]] == ids[:2]
-    rest = api.ok("GET", "/api/v1/mail/domains", params={"customer_id": tenant["id"], "cursor": page["next_cursor"]})
+    rest = api.ok(
+        "GET",
+        "/api/v1/mail/domains",
+        params={"customer_id": tenant["id"], "cursor": page["next_cursor"]},
+    )
     assert [d["id"] for d in rest["items"]] == ids[2:] and rest["next_cursor"] is None
 
 
@@ -137,8 +145,12 @@ def test_delete_domain_cascades(api: Api) -> None:
     mailbox = api.mailbox(domain["id"], "info")
     alias = api.alias(domain["id"], "sales", f"info@{name}")
     catch_all = api.alias(domain["id"], "@", "catch@example.com")
-    alias_domain = api.ok("POST", f"/api/v1/mail/domains/{domain['id']}/alias-domains", 201,
-                          json={"name": f"gone-{secrets.token_hex(3)}.test"})
+    alias_domain = api.ok(
+        "POST",
+        f"/api/v1/mail/domains/{domain['id']}/alias-domains",
+        201,
+        json={"name": f"gone-{secrets.token_hex(3)}.test"},
+    )
 
     api.ok("DELETE", f"/api/v1/mail/domains/{domain['id']}", 204)
     assert api.get(f"/api/v1/mail/domains/{domain['id']}").status_code == 404
@@ -151,4 +163,9 @@ def test_delete_domain_cascades(api: Api) -> None:
     # The names are free again: the same domain and alias domain can be added anew.
     again = api.domain(tenant["id"], name)
     assert api.mailbox(again["id"], "info")["email"] == f"info@{name}"
-    api.ok("POST", f"/api/v1/mail/domains/{again['id']}/alias-domains", 201, json={"name": alias_domain["name"]})
+    api.ok(
+        "POST",
+        f"/api/v1/mail/domains/{again['id']}/alias-domains",
+        201,
+        json={"name": alias_domain["name"]},
+    )

@@ -73,7 +73,9 @@ def test_foreign_objects_are_404_on_every_route(
     assert [a["id"] for a in admins["items"]] == [b["admin_id"]]
 
 
-def test_the_same_routes_work_for_the_owner(client: TestClient, worlds: tuple[World, World]) -> None:
+def test_the_same_routes_work_for_the_owner(
+    client: TestClient, worlds: tuple[World, World]
+) -> None:
     """The 404s above are about ownership: read routes answer 200 for A's own objects."""
     mine, _ = worlds
     for op in _routes_with_ids(client):
@@ -116,12 +118,16 @@ def test_lists_never_show_another_tenants_objects(
             assert owner == mine.tenant_id, (path, item)
 
     # Filters naming B's objects find nothing or 404, never B's rows.
-    assert mine.admin.ok("GET", "/api/v1/mail/domains", params={"customer_id": theirs.tenant_id})[
-        "items"
-    ] == []
-    assert mine.admin.ok("GET", "/api/v1/audit", params={"customer_id": theirs.tenant_id})[
-        "items"
-    ] == []
+    assert (
+        mine.admin.ok("GET", "/api/v1/mail/domains", params={"customer_id": theirs.tenant_id})[
+            "items"
+        ]
+        == []
+    )
+    assert (
+        mine.admin.ok("GET", "/api/v1/audit", params={"customer_id": theirs.tenant_id})["items"]
+        == []
+    )
     response = mine.admin.get("/api/v1/mail/accounts", params={"domain_id": theirs.domain_id})
     assert response.status_code == 404
     # The platform operator sees both.
@@ -137,5 +143,7 @@ def test_a_tenant_admin_cannot_create_in_another_tenant(worlds: tuple[World, Wor
     assert response.status_code == 404
     assert response.json()["error"] == "tenant_not_found"
     # Without customer_id the domain lands in the admin's own tenant.
-    own = mine.admin.ok("POST", "/api/v1/mail/domains", 201, json={"domain": f"own-{mine.tenant_id}.test"})
+    own = mine.admin.ok(
+        "POST", "/api/v1/mail/domains", 201, json={"domain": f"own-{mine.tenant_id}.test"}
+    )
     assert own["customer_id"] == mine.tenant_id

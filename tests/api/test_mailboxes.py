@@ -37,10 +37,20 @@ def dovecot_verifies(stored: str, password: str) -> bool:
 
 def test_create_get_and_argon2_hash(api: Api, database: Database) -> None:
     domain = api.domain(api.tenant()["id"])
-    created = api.mailbox(domain["id"], "Info", "correct-horse-1", quota_mb=0, display_name="Info Desk")
+    created = api.mailbox(
+        domain["id"], "Info", "correct-horse-1", quota_mb=0, display_name="Info Desk"
+    )
     assert created["email"] == f"info@{domain['domain_ascii']}"
-    assert (created["local_part"], created["quota_mb"], created["display_name"], created["status"]) == (
-        "info", 0, "Info Desk", "active",
+    assert (
+        created["local_part"],
+        created["quota_mb"],
+        created["display_name"],
+        created["status"],
+    ) == (
+        "info",
+        0,
+        "Info Desk",
+        "active",
     )
     assert "password" not in {k for k in created if k != "password_changed_at"}
     assert api.ok("GET", f"/api/v1/mail/accounts/{created['id']}") == created
@@ -48,16 +58,22 @@ def test_create_get_and_argon2_hash(api: Api, database: Database) -> None:
     assert stored.startswith("{ARGON2ID}$argon2id$")
     assert dovecot_verifies(stored, "correct-horse-1")
     assert not dovecot_verifies(stored, "wrong-horse-1")
-    duplicate = api.post(f"/api/v1/mail/domains/{domain['id']}/accounts",
-                         json={"local_part": "INFO", "password": "another-pass-1"})
+    duplicate = api.post(
+        f"/api/v1/mail/domains/{domain['id']}/accounts",
+        json={"local_part": "INFO", "password": "another-pass-1"},
+    )
     assert (duplicate.status_code, duplicate.json()["error"]) == (409, "mailbox_exists")
 
 
 @pytest.fixture(scope="module")
 def bcrypt_api(settings: Settings, database: Database, service_token: str) -> Iterator[Api]:
     """The same database, served by an API configured for BLF-CRYPT."""
-    blf = make_settings(settings.state_dir, settings.database_url, password_scheme="BLF-CRYPT",
-                        secret_key=settings.secret_key)
+    blf = make_settings(
+        settings.state_dir,
+        settings.database_url,
+        password_scheme="BLF-CRYPT",
+        secret_key=settings.secret_key,
+    )
     with TestClient(create_app(blf, database)) as client:
         yield Api(client, {"x-service-token": service_token})
 
@@ -71,10 +87,15 @@ def test_blf_crypt_hash(bcrypt_api: Api, database: Database) -> None:
     assert dovecot_verifies(stored, "correct-horse-1")
     assert not dovecot_verifies(stored, "correct-horse-2")
     # bcrypt reads 72 bytes at most: longer passwords are refused, not silently cut.
-    long = bcrypt_api.post(f"/api/v1/mail/domains/{domain['id']}/accounts",
-                           json={"local_part": "long", "password": "p" * 73})
+    long = bcrypt_api.post(
+        f"/api/v1/mail/domains/{domain['id']}/accounts",
+        json={"local_part": "long", "password": "p" * 73},
+    )
     assert (long.status_code, long.json()["error"]) == (422, "password_too_long")
-    emails = [m["email"] for m in bcrypt_api.ok("GET", f"/api/v1/mail/domains/{domain['id']}/accounts")["items"]]
+    emails = [
+        m["email"]
+        for m in bcrypt_api.ok("GET", f"/api/v1/mail/domains/{domain['id']}/accounts")["items"]
+    ]
     assert emails == [created["email"]]
     changed = bcrypt_api.put(f"/api/v1/mail/accounts/{created['id']}", json={"password": "é" * 37})
     assert changed.status_code == 422  # 74 bytes in UTF-8
@@ -92,11 +113,17 @@ def test_update_password_quota_name_status(api: Api, database: Database) -> None
     assert not dovecot_verifies(stored, "first-password-1")
 
     assert api.ok("PUT", path, json={"quota_mb": 5})["quota_mb"] == 5
-    assert api.ok("PUT", path, json={"display_name": "Bob Builder"})["display_name"] == "Bob Builder"
+    assert (
+        api.ok("PUT", path, json={"display_name": "Bob Builder"})["display_name"] == "Bob Builder"
+    )
     assert api.ok("PUT", path, json={"status": "disabled"})["status"] == "disabled"
     # Omitted fields stay as they are.
     after = api.ok("PUT", path, json={})
-    assert (after["quota_mb"], after["display_name"], after["status"]) == (5, "Bob Builder", "disabled")
+    assert (after["quota_mb"], after["display_name"], after["status"]) == (
+        5,
+        "Bob Builder",
+        "disabled",
+    )
     assert api.put(path, json={"quota_mb": -1}).status_code == 422
     assert api.put(path, json={"status": "gone"}).status_code == 422
     assert api.put(path, json={"password": "short"}).status_code == 422
@@ -151,13 +178,17 @@ def test_list_paginated_with_cursor(api: Api) -> None:
             break
     assert seen == ids and pages == 3
     # The platform-wide list filters by domain too.
-    filtered = api.ok("GET", "/api/v1/mail/accounts", params={"domain_id": domain["id"], "limit": 500})
+    filtered = api.ok(
+        "GET", "/api/v1/mail/accounts", params={"domain_id": domain["id"], "limit": 500}
+    )
     assert [m["id"] for m in filtered["items"]] == ids
     assert api.get("/api/v1/mail/accounts", params={"limit": 0}).status_code == 422
     assert api.get("/api/v1/mail/accounts", params={"limit": 501}).status_code == 422
 
 
 def test_mailbox_in_unknown_domain(api: Api) -> None:
-    response = api.post("/api/v1/mail/domains/2147483647/accounts",
-                        json={"local_part": "x", "password": "long-enough-1"})
+    response = api.post(
+        "/api/v1/mail/domains/2147483647/accounts",
+        json={"local_part": "x", "password": "long-enough-1"},
+    )
     assert (response.status_code, response.json()["error"]) == (404, "not_found")

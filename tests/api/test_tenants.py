@@ -8,13 +8,24 @@ from tests.support.api import Api
 
 
 def test_tenant_crud(api: Api, uid: str) -> None:
-    created = api.ok("POST", "/api/v1/tenants", 201, json={"name": f"  Acme {uid}  ", "notes": "gold"})
-    assert (created["name"], created["notes"], created["status"]) == (f"Acme {uid}", "gold", "active")
+    created = api.ok(
+        "POST", "/api/v1/tenants", 201, json={"name": f"  Acme {uid}  ", "notes": "gold"}
+    )
+    assert (created["name"], created["notes"], created["status"]) == (
+        f"Acme {uid}",
+        "gold",
+        "active",
+    )
     assert api.ok("GET", f"/api/v1/tenants/{created['id']}") == created
 
-    updated = api.ok("PATCH", f"/api/v1/tenants/{created['id']}", json={"name": f"Acme2 {uid}", "notes": ""})
+    updated = api.ok(
+        "PATCH", f"/api/v1/tenants/{created['id']}", json={"name": f"Acme2 {uid}", "notes": ""}
+    )
     assert (updated["name"], updated["notes"]) == (f"Acme2 {uid}", "")
-    assert api.ok("PATCH", f"/api/v1/tenants/{created['id']}", json={"status": "suspended"})["status"] == "suspended"
+    assert (
+        api.ok("PATCH", f"/api/v1/tenants/{created['id']}", json={"status": "suspended"})["status"]
+        == "suspended"
+    )
 
     api.ok("DELETE", f"/api/v1/tenants/{created['id']}", 204)
     assert api.get(f"/api/v1/tenants/{created['id']}").status_code == 404
@@ -71,13 +82,22 @@ def test_tenant_pagination(api: Api) -> None:
 def test_tenant_admins(api: Api, client: object) -> None:
     tenant = api.tenant()
     email = f"Boss-{secrets.token_hex(3)}@Admins.TEST"
-    admin = api.ok("POST", f"/api/v1/tenants/{tenant['id']}/admins", 201,
-                   json={"email": email, "password": "admin-password-1"})
+    admin = api.ok(
+        "POST",
+        f"/api/v1/tenants/{tenant['id']}/admins",
+        201,
+        json={"email": email, "password": "admin-password-1"},
+    )
     assert admin["email"] == email.lower() and admin["active"] and admin["last_login_at"] is None
     assert "password" not in str(admin).lower()
-    again = api.post(f"/api/v1/tenants/{tenant['id']}/admins", json={"email": email.lower(), "password": "admin-password-1"})
+    again = api.post(
+        f"/api/v1/tenants/{tenant['id']}/admins",
+        json={"email": email.lower(), "password": "admin-password-1"},
+    )
     assert (again.status_code, again.json()["error"]) == (409, "admin_exists")
-    short = api.post(f"/api/v1/tenants/{tenant['id']}/admins", json={"email": "x@y.test", "password": "short"})
+    short = api.post(
+        f"/api/v1/tenants/{tenant['id']}/admins", json={"email": "x@y.test", "password": "short"}
+    )
     assert short.status_code == 422
     listed = api.ok("GET", f"/api/v1/tenants/{tenant['id']}/admins")["items"]
     assert [a["id"] for a in listed] == [admin["id"]]
@@ -90,9 +110,19 @@ def test_what_a_tenant_admin_may_do_to_its_tenant(api: Api) -> None:
     admin = api.tenant_admin(tenant["id"])
     assert [t["id"] for t in admin.ok("GET", "/api/v1/tenants")["items"]] == [tenant["id"]]
     # Notes and a second admin: yes.
-    assert admin.ok("PATCH", f"/api/v1/tenants/{tenant['id']}", json={"notes": "ours"})["notes"] == "ours"
-    admin.ok("POST", f"/api/v1/tenants/{tenant['id']}/admins", 201,
-             json={"email": f"second-{secrets.token_hex(3)}@admins.test", "password": "admin-password-2"})
+    assert (
+        admin.ok("PATCH", f"/api/v1/tenants/{tenant['id']}", json={"notes": "ours"})["notes"]
+        == "ours"
+    )
+    admin.ok(
+        "POST",
+        f"/api/v1/tenants/{tenant['id']}/admins",
+        201,
+        json={
+            "email": f"second-{secrets.token_hex(3)}@admins.test",
+            "password": "admin-password-2",
+        },
+    )
     # Creating tenants, changing its own status or deleting itself: platform only.
     for method, path, body in [
         ("POST", "/api/v1/tenants", {"name": f"mine-{secrets.token_hex(3)}"}),

@@ -48,12 +48,20 @@ class Api:
         return result
 
     def domain(self, tenant_id: int, name: str | None = None, **extra: Any) -> dict[str, Any]:
-        body = {"domain": name or f"d{secrets.token_hex(4)}.test", "customer_id": tenant_id, **extra}
+        body = {
+            "domain": name or f"d{secrets.token_hex(4)}.test",
+            "customer_id": tenant_id,
+            **extra,
+        }
         result: dict[str, Any] = self.ok("POST", "/api/v1/mail/domains", 201, json=body)
         return result
 
     def mailbox(
-        self, domain_id: int, local_part: str = "info", password: str = "correct-horse-1", **extra: Any
+        self,
+        domain_id: int,
+        local_part: str = "info",
+        password: str = "correct-horse-1",
+        **extra: Any,
     ) -> dict[str, Any]:
         body = {"local_part": local_part, "password": password, **extra}
         result: dict[str, Any] = self.ok(
@@ -71,8 +79,12 @@ class Api:
     def tenant_admin(self, tenant_id: int, password: str = "admin-password-1") -> Api:
         """Creates an admin for the tenant, logs in, and returns the API as that admin."""
         email = f"admin-{secrets.token_hex(4)}@admins.test"
-        self.ok("POST", f"/api/v1/tenants/{tenant_id}/admins", 201,
-                json={"email": email, "password": password})
+        self.ok(
+            "POST",
+            f"/api/v1/tenants/{tenant_id}/admins",
+            201,
+            json={"email": email, "password": password},
+        )
         tokens = self.client.post("/api/v1/auth/login", json={"email": email, "password": password})
         assert tokens.status_code == 200, tokens.text
         return Api(self.client, {"Authorization": f"Bearer {tokens.json()['access_token']}"})

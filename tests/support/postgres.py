@@ -41,9 +41,32 @@ def postgres_cluster() -> Iterator[str]:
     data, port = root / "data", free_port()
     _run([str(bindir / "initdb"), "-D", str(data), "-A", "trust", "-U", "postgres"])
     options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    _run([str(bindir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "pg.log"), "-w", "start"])
+    _run(
+        [
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(data),
+            "-o",
+            options,
+            "-l",
+            str(root / "pg.log"),
+            "-w",
+            "start",
+        ]
+    )
     try:
-        _run([str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "mailplane"])
+        _run(
+            [
+                str(bindir / "createdb"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "-U",
+                "postgres",
+                "mailplane",
+            ]
+        )
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/mailplane"
     finally:
         _run([str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"])
