@@ -46,7 +46,8 @@ def test_login_me_refresh_rotation_and_logout(client: TestClient, api: Api) -> N
     tokens = client.post("/api/v1/auth/login", json={"email": email.upper(), "password": PASSWORD})
     assert tokens.status_code == 200, tokens.text
     pair = tokens.json()
-    assert pair["token_type"] == "Bearer" and pair["tenant_id"] == tenant["id"]
+    assert pair["token_type"] == "Bearer"
+    assert pair["tenant_id"] == tenant["id"]
     assert 0 < pair["expires_in"] <= 3600
     bearer = {"Authorization": f"Bearer {pair['access_token']}"}
     me = client.get("/api/v1/auth/me", headers=bearer).json()
@@ -126,7 +127,8 @@ def test_read_scope_token_cannot_write(api: Api, database: Database) -> None:
     reader = api.as_headers({"x-service-token": secret})
     assert reader.get("/api/v1/tenants").status_code == 200
     me = reader.ok("GET", "/api/v1/auth/me")
-    assert me["scopes"] == ["read"] and me["tenant_id"] is None
+    assert me["scopes"] == ["read"]
+    assert me["tenant_id"] is None
     for method, path, body in [
         ("POST", "/api/v1/tenants", {"name": f"r-{secrets.token_hex(3)}"}),
         ("POST", "/api/v1/mail/domains", {"domain": "read-only.test", "customer_id": 1}),
@@ -148,7 +150,8 @@ def test_revoked_token_is_401_and_last_used_is_recorded(api: Api, database: Data
     assert holder.get("/api/v1/tenants").status_code == 200
     with database.session(write=False) as session:
         used = session.get(ServiceToken, token_id).last_used_at  # type: ignore[union-attr]
-    assert used is not None and datetime.now(UTC) - used < timedelta(minutes=1)
+    assert used is not None
+    assert datetime.now(UTC) - used < timedelta(minutes=1)
 
     with database.transaction() as session:
         service_tokens.revoke(session, token_id)

@@ -44,8 +44,9 @@ def _audit_length(api: Api) -> int:
 def _assert_refused(response: Any, label: str) -> dict[str, Any]:
     assert 400 <= response.status_code < 500, (label, response.status_code, response.text)
     body = response.json()
-    assert isinstance(body.get("error"), str) and body["error"], (label, body)
-    assert isinstance(body.get("detail"), str) and body["detail"], (label, body)
+    for key in ("error", "detail"):
+        assert isinstance(body.get(key), str), (label, body)
+        assert body[key], (label, body)
     return body  # type: ignore[no-any-return]
 
 

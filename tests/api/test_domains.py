@@ -43,12 +43,15 @@ def test_dns_records_to_publish(api: Api) -> None:
     assert {(r["type"], r["name"]) for r in created["dns_records"]} == set(records)
 
     mx = records[("MX", name)]
-    assert mx["value"] == "mail.mailplane.test" and mx["priority"] == 10 and mx["required"]
+    assert mx["value"] == "mail.mailplane.test"
+    assert mx["priority"] == 10
+    assert mx["required"]
     assert str(records[("TXT", name)]["value"]).startswith("v=spf1 ")
     assert str(records[("TXT", name)]["value"]).endswith(" -all")
     assert "ip4:127.0.0.1" in str(records[("TXT", name)]["value"])
     dmarc = str(records[("TXT", f"_dmarc.{name}")]["value"])
-    assert dmarc.startswith("v=DMARC1; p=quarantine;") and f"rua=mailto:postmaster@{name}" in dmarc
+    assert dmarc.startswith("v=DMARC1; p=quarantine;")
+    assert f"rua=mailto:postmaster@{name}" in dmarc
     assert records[("CNAME", f"autoconfig.{name}")]["value"] == "mail.mailplane.test"
     assert records[("CNAME", f"autodiscover.{name}")]["value"] == "mail.mailplane.test"
     # RFC 6186 SRV records, RFC 8314 implicit TLS first.
@@ -61,12 +64,16 @@ def test_dns_records_to_publish(api: Api) -> None:
     dkim = str(records[("TXT", f"mp1._domainkey.{name}")]["value"])
     assert dkim.startswith("v=DKIM1; k=rsa; p=")
     public = load_der_public_key(base64.b64decode(dkim.split("p=", 1)[1]))
-    assert isinstance(public, rsa.RSAPublicKey) and public.key_size == 2048
+    assert isinstance(public, rsa.RSAPublicKey)
+    assert public.key_size == 2048
     keys = api.ok("GET", f"/api/v1/mail/domains/{created['id']}/dkim")
     assert len(keys) == 1
-    assert keys[0]["selector"] == "mp1" and keys[0]["status"] == "active"
-    assert keys[0]["algorithm"] == "rsa-2048" and keys[0]["activated_at"]
-    assert keys[0]["dns_name"] == f"mp1._domainkey.{name}" and keys[0]["dns_value"] == dkim
+    assert keys[0]["selector"] == "mp1"
+    assert keys[0]["status"] == "active"
+    assert keys[0]["algorithm"] == "rsa-2048"
+    assert keys[0]["activated_at"]
+    assert keys[0]["dns_name"] == f"mp1._domainkey.{name}"
+    assert keys[0]["dns_value"] == dkim
     # The private key never leaves the server.
     for path in ("", "/dkim", "/dns"):
         assert "PRIVATE" not in api.get(f"/api/v1/mail/domains/{created['id']}{path}").text
@@ -114,7 +121,8 @@ def test_list_domains_by_customer(api: Api) -> None:
         "/api/v1/mail/domains",
         params={"customer_id": tenant["id"], "cursor": page["next_cursor"]},
     )
-    assert [d["id"] for d in rest["items"]] == ids[2:] and rest["next_cursor"] is None
+    assert [d["id"] for d in rest["items"]] == ids[2:]
+    assert rest["next_cursor"] is None
 
 
 def test_alias_domains(api: Api) -> None:
@@ -124,7 +132,8 @@ def test_alias_domains(api: Api) -> None:
     path = f"/api/v1/mail/domains/{domain['id']}/alias-domains"
     name = f"älias-{secrets.token_hex(3)}.test"
     created = api.ok("POST", path, 201, json={"name": name})
-    assert created["name"] == name and created["name_ascii"].startswith("xn--")
+    assert created["name"] == name
+    assert created["name_ascii"].startswith("xn--")
     assert created["domain_id"] == domain["id"]
     assert [a["id"] for a in api.ok("GET", path)["items"]] == [created["id"]]
     # One name, one domain: not a hosted domain, not another alias domain.

@@ -76,7 +76,8 @@ def test_tenant_pagination(api: Api) -> None:
         if cursor is None:
             break
     assert ids <= set(seen)
-    assert seen == sorted(seen) and len(seen) == len(set(seen))
+    assert seen == sorted(seen)
+    assert len(seen) == len(set(seen))
 
 
 def test_tenant_admins(api: Api, client: object) -> None:
@@ -88,7 +89,9 @@ def test_tenant_admins(api: Api, client: object) -> None:
         201,
         json={"email": email, "password": "admin-password-1"},
     )
-    assert admin["email"] == email.lower() and admin["active"] and admin["last_login_at"] is None
+    assert admin["email"] == email.lower()
+    assert admin["active"]
+    assert admin["last_login_at"] is None
     assert "password" not in str(admin).lower()
     again = api.post(
         f"/api/v1/tenants/{tenant['id']}/admins",

@@ -91,7 +91,8 @@ def test_init_prints_a_token_once_and_is_idempotent(env: dict[str, str]) -> None
     with _client(env) as client:
         me = client.get("/api/v1/auth/me", headers={"x-service-token": tokens[0]})
         assert me.status_code == 200, me.text
-        assert me.json()["scopes"] == ["admin", "read"] and me.json()["name"] == "bootstrap"
+        assert me.json()["scopes"] == ["admin", "read"]
+        assert me.json()["name"] == "bootstrap"
 
 
 def test_db_upgrade(env: dict[str, str]) -> None:
@@ -120,7 +121,8 @@ def test_token_create_list_revoke(env: dict[str, str]) -> None:
     created = mailplane(env, "token", "create", "monitoring", "--scope", "read")
     # stdout carries the secret alone, so that scripts can capture it.
     secret = created.stdout.strip()
-    assert secret.startswith("mpst_") and len(_tokens(created.stdout)) == 1
+    assert secret.startswith("mpst_")
+    assert len(_tokens(created.stdout)) == 1
     token_id = created.stderr.split()[1]
     assert "scopes=read" in created.stderr
 
@@ -149,6 +151,8 @@ def test_token_create_list_revoke(env: dict[str, str]) -> None:
     assert "revoked" in mailplane(env, "token", "list").stdout
 
     unknown = mailplane(env, "token", "revoke", "999999", check=False)
-    assert unknown.returncode == 1 and "no service token" in unknown.stderr
+    assert unknown.returncode == 1
+    assert "no service token" in unknown.stderr
     bad_scope = mailplane(env, "token", "create", "x", "--scope", "root", check=False)
-    assert bad_scope.returncode == 1 and "scopes must be among" in bad_scope.stderr
+    assert bad_scope.returncode == 1
+    assert "scopes must be among" in bad_scope.stderr
