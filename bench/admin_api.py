@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -178,6 +179,8 @@ def measure(args: argparse.Namespace, base: str, headers: dict[str, str]) -> dic
 
 
 def main() -> None:
+    # SIGTERM unwinds like Ctrl-C, so that the API server started here is stopped too.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 mailboxes over 10 domains")
     parser.add_argument("--database-url", help="PostgreSQL URL (default: SQLite in a temp dir)")
