@@ -4,9 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Generic, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
 T = TypeVar("T")
+
+# Ids are INTEGER columns: 32-bit signed on PostgreSQL. A larger number cannot name a row,
+# and sending it to the database fails there (PostgreSQL: "integer out of range"; SQLite:
+# OverflowError past 2**63), so it is refused as input instead.
+MAX_ID = 2**31 - 1
+ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
+
+# No C0 controls (CR, LF, NUL: header injection, and PostgreSQL refuses NUL in text), no
+# DEL or C1 controls, and no U+2028/U+2029: Python's str.splitlines() and several mail and
+# log tools treat NEL (U+0085) and these separators as line breaks.
+NO_CONTROL = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+NO_CONTROL_NONEMPTY = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
+
+
+def _strip_not_blank(value: str) -> str:
+    value = value.strip()
+    if not value:
+        raise ValueError("must contain more than white space")
+    return value
 
 
 class RequestModel(BaseModel):
@@ -28,8 +47,13 @@ class PageOut(ResponseModel, Generic[T]):
 
 # A password: printable, no NUL/CR/LF (SASL PLAIN separates fields with NUL).
 Password = Annotated[
-    str, StringConstraints(min_length=8, max_length=1024, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str, StringConstraints(min_length=8, max_length=1024, pattern=NO_CONTROL_NONEMPTY)
 ]
+# A name shown to people: one line, stripped, never only white space.
 Name = Annotated[
-    str, StringConstraints(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=NO_CONTROL_NONEMPTY),
+    AfterValidator(_strip_not_blank),
 ]
+# Free text (notes): no control characters either, so that it is safe in any export.
+Text = Annotated[str, StringConstraints(max_length=2000, pattern=NO_CONTROL)]

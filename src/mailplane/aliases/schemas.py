@@ -8,8 +8,10 @@ from pydantic import Field, StringConstraints
 from mailplane.schemas import RequestModel, ResponseModel
 
 Address = Annotated[str, StringConstraints(min_length=1, max_length=320)]
+# The comma-separated form must be able to hold as many addresses as the list form.
+AddressList = Annotated[str, StringConstraints(min_length=1, max_length=100 * 322)]
 Destinations = Annotated[
-    Address | list[Address],
+    AddressList | Annotated[list[Address], Field(min_length=1, max_length=100)],
     Field(
         description="One address, several separated by commas, or a list (at most 100).",
     ),

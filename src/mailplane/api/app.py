@@ -12,6 +12,7 @@ from sqlalchemy import text
 from mailplane import __version__
 from mailplane.aliases.endpoints import router as aliases_router
 from mailplane.api import errors
+from mailplane.api.body_limit import BodyLimit
 from mailplane.audit.endpoints import router as audit_router
 from mailplane.auth.endpoints import router as auth_router
 from mailplane.config import Settings, get_settings
@@ -19,6 +20,10 @@ from mailplane.db import Database
 from mailplane.domains.endpoints import router as domains_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
 from mailplane.tenants.endpoints import router as tenants_router
+
+# The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
+# bigger is refused with 413 before it is read into memory.
+MAX_BODY_BYTES = 1024 * 1024
 
 DESCRIPTION = """
 mailplane's HTTP API. Platform operators authenticate with an `x-service-token` header;
@@ -45,6 +50,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    app.add_middleware(BodyLimit, max_body_size=MAX_BODY_BYTES)
     app.state.settings = settings
     app.state.database = db
     errors.install(app)

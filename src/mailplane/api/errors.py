@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailplane.errors import MailplaneError, Throttled
@@ -76,6 +77,17 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse(error_body(code, detail), status_code=exc.status_code, headers=exc.headers)
 
 
+async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
+    # The last line of defence: a value the schemas let through but the database refuses
+    # (out of range, NUL in text) is the client's input, so a 422, never a 500. Logged,
+    # because it means a schema is missing a bound.
+    log.warning("database refused a value: %s", exc)
+    return JSONResponse(
+        error_body("invalid_value", "a value is out of the range the database can store"),
+        status_code=422,
+    )
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -88,4 +100,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(MailplaneError, _mailplane_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _data_error)
     app.add_exception_handler(Exception, _unexpected)

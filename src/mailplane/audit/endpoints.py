@@ -6,10 +6,11 @@ from fastapi import APIRouter, Query
 
 from mailplane.api.deps import PrincipalDep, SessionDep
 from mailplane.api.pagination import PageDep
+from mailplane.api.params import OptionalQueryId
 from mailplane.api.responses import ERRORS
 from mailplane.audit import service
 from mailplane.audit.schemas import AuditEventOut
-from mailplane.schemas import PageOut
+from mailplane.schemas import NO_CONTROL, PageOut
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"], responses=ERRORS)
 
@@ -19,9 +20,9 @@ def list_events(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    action: Annotated[str | None, Query(max_length=64)] = None,
-    object_type: Annotated[str | None, Query(max_length=32)] = None,
-    customer_id: Annotated[int | None, Query()] = None,
+    action: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL)] = None,
+    object_type: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROL)] = None,
+    customer_id: OptionalQueryId = None,
 ) -> object:
     """Every admin change, oldest first: who did what to which object, and when."""
     return service.list_events(

@@ -14,6 +14,7 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from mailplane.config import Settings
+from mailplane.errors import InvalidInput
 
 ARGON2_PREFIX = "{ARGON2ID}"
 BCRYPT_PREFIX = "{BLF-CRYPT}"
@@ -28,10 +29,24 @@ def _argon2(settings: Settings) -> PasswordHasher:
     )
 
 
+# bcrypt reads at most 72 bytes of a password; the bcrypt module refuses longer ones rather
+# than silently ignoring the rest, and so does this API.
+BCRYPT_MAX_BYTES = 72
+
+
 def hash_password(password: str, settings: Settings) -> str:
     if settings.password_scheme == "BLF-CRYPT":  # noqa: S105
-        salt = bcrypt.gensalt(rounds=settings.bcrypt_rounds, prefix=b"2y")
-        return BCRYPT_PREFIX + bcrypt.hashpw(password.encode(), salt).decode()
+        if len(password.encode()) > BCRYPT_MAX_BYTES:
+            raise InvalidInput(
+                f"with BLF-CRYPT a password may have at most {BCRYPT_MAX_BYTES} bytes",
+                code="password_too_long",
+            )
+        # The bcrypt module only writes $2b$ (it refuses prefix=b"2y"); $2y$ and $2b$ are the
+        # same algorithm, and $2y$ is the form PHP tools and older libcrypts understand.
+        # Dovecot (libxcrypt) and bcrypt.checkpw verify both.
+        salt = bcrypt.gensalt(rounds=settings.bcrypt_rounds)
+        hashed = bcrypt.hashpw(password.encode(), salt).decode()
+        return BCRYPT_PREFIX + "$2y$" + hashed.removeprefix("$2b$")
     return ARGON2_PREFIX + _argon2(settings).hash(password)
 
 

@@ -4,13 +4,19 @@ from typing import Annotated
 
 from pydantic import StringConstraints
 
-from mailplane.schemas import RequestModel, ResponseModel
+from mailplane.schemas import NO_CONTROL_NONEMPTY, RequestModel, ResponseModel
 
-Secret = Annotated[str, StringConstraints(min_length=1, max_length=1024)]
+# Control characters never belong in an address, a password or a token; refusing them here
+# also keeps NUL away from PostgreSQL, which rejects it in text parameters.
+Secret = Annotated[
+    str, StringConstraints(min_length=1, max_length=1024, pattern=NO_CONTROL_NONEMPTY)
+]
 
 
 class LoginRequest(RequestModel):
-    email: Annotated[str, StringConstraints(min_length=3, max_length=320)]
+    email: Annotated[
+        str, StringConstraints(min_length=3, max_length=320, pattern=NO_CONTROL_NONEMPTY)
+    ]
     password: Secret
 
 

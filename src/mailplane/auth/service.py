@@ -15,7 +15,8 @@ from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import REFRESH_TOKEN_PREFIX, digest, new_secret
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.errors import Unauthenticated
+from mailplane.domains.names import normalize_address
+from mailplane.errors import InvalidInput, Unauthenticated
 from mailplane.models import RefreshToken, Tenant, TenantAdmin, utcnow
 
 
@@ -38,10 +39,19 @@ def _issue_pair(database: Database, settings: Settings, admin: TenantAdmin) -> t
     return access, expires_in, refresh
 
 
+def _account_key(email: str) -> str:
+    """The address as tenant admins are stored (IDN domain as A-label), so that a login with
+    the Unicode form finds the account and counts against the same throttle."""
+    try:
+        return normalize_address(email, "email")
+    except InvalidInput:
+        return email.strip().lower()
+
+
 def login(
     database: Database, settings: Settings, email: str, password: str, client_ip: str
 ) -> tuple[TenantAdmin, str, int, str]:
-    email = email.strip().lower()
+    email = _account_key(email)
     window = settings.login_window_seconds
     keys = [
         (f"login:ip:{client_ip}", settings.login_max_failures_per_ip),

@@ -12,6 +12,7 @@ from sqlalchemy import Select
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mailplane.errors import InvalidInput
+from mailplane.schemas import MAX_ID
 
 T = TypeVar("T")
 
@@ -31,9 +32,13 @@ def decode_cursor(cursor: str) -> int:
         padded = cursor + "=" * (-len(cursor) % 4)
         text = base64.urlsafe_b64decode(padded.encode()).decode()
         kind, _, value = text.partition(":")
-        if kind != "id":
+        if kind != "id" or not value.isdigit():
             raise ValueError(kind)
-        return int(value)
+        last_id = int(value)
+        # A forged cursor must not carry a number the id column cannot hold (a 500 before).
+        if last_id > MAX_ID:
+            raise ValueError(value)
+        return last_id
     except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
         raise InvalidInput(
             "the cursor is not one this API handed out", code="invalid_cursor"

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.pagination import PageDep
+from mailplane.api.params import OptionalQueryId, PathId
 from mailplane.api.responses import ERRORS
 from mailplane.domains import dkim, service
 from mailplane.domains.names import to_u_label
@@ -56,7 +57,7 @@ def list_domains(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    customer_id: Annotated[int | None, Query()] = None,
+    customer_id: OptionalQueryId = None,
 ) -> dict[str, Any]:
     result = service.list_domains(
         session, principal, limit=page.limit, cursor=page.cursor, tenant_id=customer_id
@@ -75,30 +76,32 @@ def create_domain(
 
 
 @router.get("/domains/{domain_id}", response_model=DomainOut)
-def get_domain(session: SessionDep, principal: PrincipalDep, domain_id: int) -> dict[str, Any]:
+def get_domain(session: SessionDep, principal: PrincipalDep, domain_id: PathId) -> dict[str, Any]:
     return domain_out(service.get_domain(session, principal, domain_id))
 
 
 @router.patch("/domains/{domain_id}", response_model=DomainOut)
 def update_domain(
-    session: SessionDep, principal: WriterDep, domain_id: int, body: DomainUpdate
+    session: SessionDep, principal: WriterDep, domain_id: PathId, body: DomainUpdate
 ) -> dict[str, Any]:
     return domain_out(service.update_domain(session, principal, domain_id, body))
 
 
 @router.post("/domains/{domain_id}/suspend", response_model=DomainOut)
-def suspend_domain(session: SessionDep, principal: WriterDep, domain_id: int) -> dict[str, Any]:
+def suspend_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> dict[str, Any]:
     """No logins for any mailbox of the domain; mail for it is still accepted."""
     return domain_out(service.set_status(session, principal, domain_id, "suspended"))
 
 
 @router.post("/domains/{domain_id}/unsuspend", response_model=DomainOut)
-def unsuspend_domain(session: SessionDep, principal: WriterDep, domain_id: int) -> dict[str, Any]:
+def unsuspend_domain(
+    session: SessionDep, principal: WriterDep, domain_id: PathId
+) -> dict[str, Any]:
     return domain_out(service.set_status(session, principal, domain_id, "active"))
 
 
 @router.delete("/domains/{domain_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_domain(session: SessionDep, principal: WriterDep, domain_id: int) -> Response:
+def delete_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> Response:
     """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys."""
     service.delete_domain(session, principal, domain_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
@@ -106,21 +109,23 @@ def delete_domain(session: SessionDep, principal: WriterDep, domain_id: int) -> 
 
 @router.get("/domains/{domain_id}/dns", response_model=DnsRecordsOut)
 def dns_records(
-    session: SessionDep, principal: PrincipalDep, settings: SettingsDep, domain_id: int
+    session: SessionDep, principal: PrincipalDep, settings: SettingsDep, domain_id: PathId
 ) -> dict[str, Any]:
     domain, records = service.dns_records(session, principal, settings, domain_id)
     return {"domain": domain.name, "records": [r.as_dict() for r in records]}
 
 
 @router.get("/domains/{domain_id}/dkim", response_model=list[DkimKeyOut])
-def dkim_keys(session: SessionDep, principal: PrincipalDep, domain_id: int) -> list[dict[str, Any]]:
+def dkim_keys(
+    session: SessionDep, principal: PrincipalDep, domain_id: PathId
+) -> list[dict[str, Any]]:
     domain = service.get_domain(session, principal, domain_id)
     return [_dkim_out(domain, key) for key in service.dkim_keys(session, domain)]
 
 
 @router.get("/domains/{domain_id}/alias-domains", response_model=PageOut[AliasDomainOut])
 def list_alias_domains(
-    session: SessionDep, principal: PrincipalDep, domain_id: int, page: PageDep
+    session: SessionDep, principal: PrincipalDep, domain_id: PathId, page: PageDep
 ) -> dict[str, Any]:
     result = service.list_alias_domains(
         session, principal, domain_id, limit=page.limit, cursor=page.cursor
@@ -137,7 +142,7 @@ def list_alias_domains(
     status_code=status.HTTP_201_CREATED,
 )
 def create_alias_domain(
-    session: SessionDep, principal: WriterDep, domain_id: int, body: AliasDomainCreate
+    session: SessionDep, principal: WriterDep, domain_id: PathId, body: AliasDomainCreate
 ) -> dict[str, Any]:
     """Mail to any local part at the alias domain goes to the same local part here."""
     return _alias_domain_out(service.create_alias_domain(session, principal, domain_id, body))
@@ -145,7 +150,7 @@ def create_alias_domain(
 
 @router.delete("/alias-domains/{alias_domain_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_alias_domain(
-    session: SessionDep, principal: WriterDep, alias_domain_id: int
+    session: SessionDep, principal: WriterDep, alias_domain_id: PathId
 ) -> Response:
     service.delete_alias_domain(session, principal, alias_domain_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

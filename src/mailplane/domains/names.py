@@ -17,7 +17,8 @@ from mailplane.errors import InvalidInput
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 _LOCAL_PART = re.compile(r"^[a-z0-9_'-](?:[a-z0-9._'-]{0,62}[a-z0-9_'-])?$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# C0, DEL, C1 and the Unicode line/paragraph separators (see mailplane.schemas.NO_CONTROL).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 def reject_control_characters(value: str, field: str) -> None:

@@ -5,14 +5,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from mailplane.schemas import RequestModel, ResponseModel
+from mailplane.schemas import ObjectId, RequestModel, ResponseModel
 
 DomainName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
 
 
 class DomainCreate(RequestModel):
     domain: DomainName = Field(description="Unicode or ASCII; stored as an A-label.")
-    customer_id: int | None = Field(
+    customer_id: ObjectId | None = Field(
         default=None, description="The tenant that owns the domain (a tenant admin may omit it)."
     )
     dkim_algorithm: Literal["rsa-2048", "ed25519"] | None = None

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query, Response, status
+from fastapi import APIRouter, Response, status
 
 from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.pagination import PageDep
+from mailplane.api.params import OptionalQueryId, PathId
 from mailplane.api.responses import ERRORS
 from mailplane.mailboxes import service
 from mailplane.mailboxes.schemas import MailboxCreate, MailboxOut, MailboxUpdate
@@ -37,7 +38,7 @@ def _page(result: Any) -> dict[str, Any]:
 
 @router.get("/domains/{domain_id}/accounts", response_model=PageOut[MailboxOut])
 def list_domain_mailboxes(
-    session: SessionDep, principal: PrincipalDep, domain_id: int, page: PageDep
+    session: SessionDep, principal: PrincipalDep, domain_id: PathId, page: PageDep
 ) -> dict[str, Any]:
     return _page(
         service.list_mailboxes(
@@ -55,7 +56,7 @@ def create_mailbox(
     session: SessionDep,
     principal: WriterDep,
     settings: SettingsDep,
-    domain_id: int,
+    domain_id: PathId,
     body: MailboxCreate,
 ) -> dict[str, Any]:
     return mailbox_out(service.create_mailbox(session, principal, settings, domain_id, body))
@@ -66,7 +67,7 @@ def list_mailboxes(
     session: SessionDep,
     principal: PrincipalDep,
     page: PageDep,
-    domain_id: Annotated[int | None, Query()] = None,
+    domain_id: OptionalQueryId = None,
 ) -> dict[str, Any]:
     return _page(
         service.list_mailboxes(
@@ -76,7 +77,7 @@ def list_mailboxes(
 
 
 @router.get("/accounts/{mailbox_id}", response_model=MailboxOut)
-def get_mailbox(session: SessionDep, principal: PrincipalDep, mailbox_id: int) -> dict[str, Any]:
+def get_mailbox(session: SessionDep, principal: PrincipalDep, mailbox_id: PathId) -> dict[str, Any]:
     return mailbox_out(service.get_mailbox(session, principal, mailbox_id))
 
 
@@ -85,7 +86,7 @@ def update_mailbox(
     session: SessionDep,
     principal: WriterDep,
     settings: SettingsDep,
-    mailbox_id: int,
+    mailbox_id: PathId,
     body: MailboxUpdate,
 ) -> dict[str, Any]:
     """Change the password, quota, display name or status; omitted fields stay as they are."""
@@ -94,7 +95,7 @@ def update_mailbox(
 
 @router.post("/accounts/{mailbox_id}/suspend", response_model=MailboxOut)
 def suspend_mailbox(
-    session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: int
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: PathId
 ) -> dict[str, Any]:
     """No login anywhere (IMAP, SMTP, OAuth, webmail); incoming mail is still accepted."""
     return mailbox_out(service.set_status(session, principal, settings, mailbox_id, "suspended"))
@@ -102,12 +103,12 @@ def suspend_mailbox(
 
 @router.post("/accounts/{mailbox_id}/unsuspend", response_model=MailboxOut)
 def unsuspend_mailbox(
-    session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: int
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: PathId
 ) -> dict[str, Any]:
     return mailbox_out(service.set_status(session, principal, settings, mailbox_id, "active"))
 
 
 @router.delete("/accounts/{mailbox_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_mailbox(session: SessionDep, principal: WriterDep, mailbox_id: int) -> Response:
+def delete_mailbox(session: SessionDep, principal: WriterDep, mailbox_id: PathId) -> Response:
     service.delete_mailbox(session, principal, mailbox_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

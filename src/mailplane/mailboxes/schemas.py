@@ -5,10 +5,10 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from mailplane.schemas import Password, RequestModel, ResponseModel
+from mailplane.schemas import NO_CONTROL, Password, RequestModel, ResponseModel
 
 LocalPart = Annotated[str, StringConstraints(min_length=1, max_length=64)]
-DisplayName = Annotated[str, StringConstraints(max_length=200, pattern=r"^[^\x00-\x1f\x7f]*$")]
+DisplayName = Annotated[str, StringConstraints(max_length=200, pattern=NO_CONTROL)]
 QuotaMb = Annotated[int, Field(ge=0, le=10_000_000, description="0 means no quota.")]
 
 

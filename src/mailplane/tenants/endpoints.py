@@ -4,6 +4,7 @@ from fastapi import APIRouter, Response, status
 
 from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.pagination import PageDep
+from mailplane.api.params import PathId
 from mailplane.api.responses import ERRORS
 from mailplane.schemas import PageOut
 from mailplane.tenants import service
@@ -29,26 +30,26 @@ def create_tenant(session: SessionDep, principal: WriterDep, body: TenantCreate)
 
 
 @router.get("/{tenant_id}", response_model=TenantOut)
-def get_tenant(session: SessionDep, principal: PrincipalDep, tenant_id: int) -> object:
+def get_tenant(session: SessionDep, principal: PrincipalDep, tenant_id: PathId) -> object:
     return service.get_tenant(session, principal, tenant_id)
 
 
 @router.patch("/{tenant_id}", response_model=TenantOut)
 def update_tenant(
-    session: SessionDep, principal: WriterDep, tenant_id: int, body: TenantUpdate
+    session: SessionDep, principal: WriterDep, tenant_id: PathId, body: TenantUpdate
 ) -> object:
     return service.update_tenant(session, principal, tenant_id, body)
 
 
 @router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_tenant(session: SessionDep, principal: WriterDep, tenant_id: int) -> Response:
+def delete_tenant(session: SessionDep, principal: WriterDep, tenant_id: PathId) -> Response:
     service.delete_tenant(session, principal, tenant_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/{tenant_id}/admins", response_model=PageOut[TenantAdminOut])
 def list_admins(
-    session: SessionDep, principal: PrincipalDep, tenant_id: int, page: PageDep
+    session: SessionDep, principal: PrincipalDep, tenant_id: PathId, page: PageDep
 ) -> object:
     return service.list_admins(session, principal, tenant_id, limit=page.limit, cursor=page.cursor)
 
@@ -60,7 +61,7 @@ def create_admin(
     session: SessionDep,
     principal: WriterDep,
     settings: SettingsDep,
-    tenant_id: int,
+    tenant_id: PathId,
     body: TenantAdminCreate,
 ) -> object:
     return service.create_admin(session, principal, settings, tenant_id, body)
@@ -68,7 +69,7 @@ def create_admin(
 
 @router.delete("/{tenant_id}/admins/{admin_id}", status_code=status.HTTP_204_NO_CONTENT)
 def delete_admin(
-    session: SessionDep, principal: WriterDep, tenant_id: int, admin_id: int
+    session: SessionDep, principal: WriterDep, tenant_id: PathId, admin_id: PathId
 ) -> Response:
     service.delete_admin(session, principal, tenant_id, admin_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

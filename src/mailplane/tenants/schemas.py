@@ -5,9 +5,9 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from mailplane.schemas import Name, Password, RequestModel, ResponseModel
+from mailplane.schemas import Name, Password, RequestModel, ResponseModel, Text
 
-Notes = Annotated[str, StringConstraints(max_length=2000)]
+Notes = Text
 
 
 class TenantCreate(RequestModel):

@@ -1,0 +1,162 @@
+"""The audit log: every write route leaves an entry saying who did what, and when."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from fastapi.testclient import TestClient
+
+from tests.support.api import Api
+from tests.support.routes import WRITE_METHODS, operations
+from tests.support.world import build_world
+
+
+def _latest(api: Api, **filters: Any) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    cursor = None
+    while True:
+        params = {"limit": 500, **filters, **({"cursor": cursor} if cursor else {})}
+        page = api.ok("GET", "/api/v1/audit", params=params)
+        events += page["items"]
+        cursor = page["next_cursor"]
+        if not cursor:
+            return events
+
+
+def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None:
+    world = build_world(api)
+    w = world.path_values()
+    uid = secrets.token_hex(3)
+    elsewhere = api.tenant()  # the domain created below must not block the tenant delete
+    # (route, values, body, expected action); ordered so that deletes come last.
+    steps: list[tuple[str, dict[str, int], dict[str, Any] | None, str]] = [
+        ("POST /api/v1/tenants", {}, {"name": f"audited-{uid}"}, "tenant.create"),
+        ("PATCH /api/v1/tenants/{tenant_id}", w, {"notes": "audited"}, "tenant.update"),
+        (
+            "POST /api/v1/tenants/{tenant_id}/admins",
+            w,
+            {"email": f"au-{uid}@admins.test", "password": "long-enough-1"},
+            "tenant_admin.create",
+        ),
+        (
+            "POST /api/v1/mail/domains",
+            {},
+            {"domain": f"au{uid}.test", "customer_id": elsewhere["id"]},
+            "domain.create",
+        ),
+        (
+            "PATCH /api/v1/mail/domains/{domain_id}",
+            w,
+            {"dns_automation": "rfc2136"},
+            "domain.update",
+        ),
+        ("POST /api/v1/mail/domains/{domain_id}/suspend", w, None, "domain.update"),
+        ("POST /api/v1/mail/domains/{domain_id}/unsuspend", w, None, "domain.update"),
+        (
+            "POST /api/v1/mail/domains/{domain_id}/alias-domains",
+            w,
+            {"name": f"aud{uid}.test"},
+            "alias_domain.create",
+        ),
+        (
+            "POST /api/v1/mail/domains/{domain_id}/accounts",
+            w,
+            {"local_part": "audited", "password": "long-enough-1"},
+            "mailbox.create",
+        ),
+        ("PUT /api/v1/mail/accounts/{mailbox_id}", w, {"quota_mb": 7}, "mailbox.update"),
+        ("POST /api/v1/mail/accounts/{mailbox_id}/suspend", w, None, "mailbox.update"),
+        ("POST /api/v1/mail/accounts/{mailbox_id}/unsuspend", w, None, "mailbox.update"),
+        (
+            "POST /api/v1/mail/domains/{domain_id}/aliases",
+            w,
+            {"source": "audited", "destination": "a@example.com"},
+            "alias.create",
+        ),
+        (
+            "PUT /api/v1/mail/aliases/{alias_id}",
+            w,
+            {"destination": "b@example.com"},
+            "alias.update",
+        ),
+        ("DELETE /api/v1/mail/aliases/{alias_id}", w, None, "alias.delete"),
+        ("DELETE /api/v1/mail/accounts/{mailbox_id}", w, None, "mailbox.delete"),
+        ("DELETE /api/v1/mail/alias-domains/{alias_domain_id}", w, None, "alias_domain.delete"),
+        ("DELETE /api/v1/tenants/{tenant_id}/admins/{admin_id}", w, None, "tenant_admin.delete"),
+        ("DELETE /api/v1/mail/domains/{domain_id}", w, None, "domain.delete"),
+        ("DELETE /api/v1/tenants/{tenant_id}", w, None, "tenant.delete"),
+    ]
+    # Session routes change no managed object; they are not admin changes.
+    not_audited = {
+        "POST /api/v1/auth/login",
+        "POST /api/v1/auth/refresh",
+        "POST /api/v1/auth/logout",
+    }
+    write_routes = {op.label for op in operations(client.app) if op.method in WRITE_METHODS}  # type: ignore[arg-type]
+    assert write_routes - not_audited == {label for label, *_ in steps}, (
+        "a write route without an audit step"
+    )
+
+    me = api.ok("GET", "/api/v1/auth/me")
+    for label, values, body, action in steps:
+        method, path = label.split(" ", 1)
+        last = _latest(api)[-1]["id"]
+        url = path.format(**values)
+        kwargs = {"json": body} if body is not None else {}
+        response = api.request(method, url, **kwargs)
+        assert response.status_code in (200, 201, 204), (label, response.text)
+        new = [e for e in _latest(api) if e["id"] > last]
+        assert [e["action"] for e in new] == [action], (label, new)
+        event = new[0]
+        assert event["actor_type"] == "service_token"
+        assert event["actor_name"] == me["name"]
+        assert datetime.now(UTC) - datetime.fromisoformat(event["at"]) < timedelta(minutes=1)
+        if method == "DELETE":
+            assert event["object_id"] == values[path.rsplit("{", 1)[1].rstrip("}")]
+        elif response.content and method == "POST" and response.status_code == 201:
+            assert event["object_id"] == response.json()["id"]
+        owner = {
+            "tenant.create": response.content and response.json()["id"],
+            "domain.create": elsewhere["id"],
+        }.get(action, world.tenant_id)
+        assert event["tenant_id"] == owner, (label, event)
+
+    # Reads leave nothing.
+    last = _latest(api)[-1]["id"]
+    api.ok("GET", "/api/v1/mail/domains")
+    assert _latest(api)[-1]["id"] == last
+
+
+def test_tenant_admins_see_their_own_tenants_entries_only(api: Api) -> None:
+    mine, theirs = build_world(api), build_world(api)
+    mine.admin.ok("PUT", f"/api/v1/mail/accounts/{mine.mailbox_id}", json={"display_name": "Mine"})
+    theirs.admin.ok(
+        "PUT", f"/api/v1/mail/accounts/{theirs.mailbox_id}", json={"display_name": "Theirs"}
+    )
+    events = _latest(mine.admin)
+    assert events
+    assert {e["tenant_id"] for e in events} == {mine.tenant_id}
+    update = [e for e in events if e["action"] == "mailbox.update"]
+    assert update[-1]["actor_type"] == "tenant_admin"
+    assert update[-1]["actor_name"] == mine.admin_email
+    assert update[-1]["details"]["display_name"] == "Mine"
+    # Platform-wide entries (service tokens) stay hidden too.
+    assert all(e["object_type"] != "service_token" for e in events)
+    # Filters work.
+    only = _latest(mine.admin, action="mailbox.update")
+    assert only
+    assert all(e["action"] == "mailbox.update" for e in only)
+    # The operator sees both, and can filter by customer.
+    both = {e["tenant_id"] for e in _latest(api, action="mailbox.update")}
+    assert {mine.tenant_id, theirs.tenant_id} <= both
+    assert {e["tenant_id"] for e in _latest(api, customer_id=theirs.tenant_id)} == {
+        theirs.tenant_id
+    }
+
+
+def test_password_never_appears_in_the_log(api: Api) -> None:
+    world = build_world(api)
+    api.ok("PUT", f"/api/v1/mail/accounts/{world.mailbox_id}", json={"password": "secret-value-42"})
+    assert "secret-value-42" not in str(_latest(api, action="mailbox.update"))

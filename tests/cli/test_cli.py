@@ -1,0 +1,158 @@
+"""The ``mailplane`` command, run as a user runs it: a subprocess with a fresh state dir."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+
+from mailplane.api.app import create_app
+from mailplane.config import Settings
+
+
+@pytest.fixture
+def env(tmp_path: Path, db_kind: str, database_url: str | None) -> Iterator[dict[str, str]]:
+    values = {
+        **os.environ,
+        "MAILPLANE_ENV": "test",
+        "MAILPLANE_STATE_DIR": str(tmp_path / "state"),
+        "MAILPLANE_ARGON2_MEMORY_KIB": "1024",
+        "MAILPLANE_ARGON2_TIME_COST": "1",
+    }
+    values.pop("MAILPLANE_DATABASE_URL", None)
+    values.pop("MAILPLANE_SECRET_KEY", None)
+    if db_kind == "postgresql":
+        assert database_url is not None
+        # A database of its own in the test cluster: init must find it empty.
+        name = f"cli_{secrets.token_hex(4)}"
+        admin = create_engine(database_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as connection:
+            connection.execute(text(f'CREATE DATABASE "{name}"'))
+        values["MAILPLANE_DATABASE_URL"] = database_url.rsplit("/", 1)[0] + "/" + name
+        yield values
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+        return
+    yield values
+
+
+def mailplane(
+    env: dict[str, str], *args: str, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    result = subprocess.run(
+        [sys.executable, "-m", "mailplane.cli.main", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    if check:
+        assert result.returncode == 0, (args, result.stdout, result.stderr)
+    return result
+
+
+def _client(env: dict[str, str]) -> TestClient:
+    settings = Settings(
+        env="test",
+        state_dir=Path(env["MAILPLANE_STATE_DIR"]),
+        database_url=env.get("MAILPLANE_DATABASE_URL"),
+    )
+    return TestClient(create_app(settings))
+
+
+def _tokens(output: str) -> list[str]:
+    return [line for line in output.split() if line.startswith("mpst_")]
+
+
+def test_init_prints_a_token_once_and_is_idempotent(env: dict[str, str]) -> None:
+    first = mailplane(env, "init")
+    tokens = _tokens(first.stdout)
+    assert len(tokens) == 1, first.stdout
+    state = Path(env["MAILPLANE_STATE_DIR"])
+    secret_file = state / "secret_key"
+    assert secret_file.stat().st_mode & 0o777 == 0o600
+    signing_secret = secret_file.read_text()
+    assert len(signing_secret.strip()) >= 32
+
+    second = mailplane(env, "init")
+    assert _tokens(second.stdout) == []
+    assert "already initialised" in second.stdout
+    assert secret_file.read_text() == signing_secret
+
+    # The token works, with the secret init wrote (env=test refuses a weak one).
+    with _client(env) as client:
+        me = client.get("/api/v1/auth/me", headers={"x-service-token": tokens[0]})
+        assert me.status_code == 200, me.text
+        assert me.json()["scopes"] == ["admin", "read"]
+        assert me.json()["name"] == "bootstrap"
+
+
+def test_db_upgrade(env: dict[str, str]) -> None:
+    result = mailplane(env, "db", "upgrade")
+    assert "database at revision head" in result.stdout
+    from alembic.script import ScriptDirectory
+
+    from mailplane.migrations import alembic_config
+
+    settings = Settings(
+        state_dir=Path(env["MAILPLANE_STATE_DIR"]), database_url=env.get("MAILPLANE_DATABASE_URL")
+    )
+    head = ScriptDirectory.from_config(alembic_config(settings)).get_current_head()
+    engine = create_engine(
+        settings.resolved_database_url.replace("postgresql://", "postgresql+psycopg://")
+    )
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).scalar() == head
+    engine.dispose()
+    # Running it again changes nothing and succeeds.
+    mailplane(env, "db", "upgrade")
+
+
+def test_token_create_list_revoke(env: dict[str, str]) -> None:
+    mailplane(env, "init")
+    created = mailplane(env, "token", "create", "monitoring", "--scope", "read")
+    # stdout carries the secret alone, so that scripts can capture it.
+    secret = created.stdout.strip()
+    assert secret.startswith("mpst_")
+    assert len(_tokens(created.stdout)) == 1
+    token_id = created.stderr.split()[1]
+    assert "scopes=read" in created.stderr
+
+    listed = mailplane(env, "token", "list").stdout
+    row = next(line for line in listed.splitlines() if line.startswith(f"{token_id}\t"))
+    assert "monitoring\tread\tactive\tlast used never" in row
+    assert secret not in listed
+
+    with _client(env) as client:
+        headers = {"x-service-token": secret}
+        assert client.get("/api/v1/tenants", headers=headers).status_code == 200
+        assert (
+            client.post("/api/v1/tenants", headers=headers, json={"name": "x"}).status_code == 403
+        )
+        row = next(
+            line
+            for line in mailplane(env, "token", "list").stdout.splitlines()
+            if line.startswith(f"{token_id}\t")
+        )
+        assert "last used never" not in row
+
+        revoked = mailplane(env, "token", "revoke", token_id)
+        assert f"token {token_id} 'monitoring' revoked" in revoked.stdout
+        response = client.get("/api/v1/tenants", headers=headers)
+        assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
+    assert "revoked" in mailplane(env, "token", "list").stdout
+
+    unknown = mailplane(env, "token", "revoke", "999999", check=False)
+    assert unknown.returncode == 1
+    assert "no service token" in unknown.stderr
+    bad_scope = mailplane(env, "token", "create", "x", "--scope", "root", check=False)
+    assert bad_scope.returncode == 1
+    assert "scopes must be among" in bad_scope.stderr

@@ -1,0 +1,106 @@
+"""A tenant with one object of every kind, and a valid body for every write route.
+
+Walking tests (isolation, bad input) need real objects to aim at and bodies that pass
+validation, so that the answer they see comes from the route's logic, not from a 422.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from tests.support.api import Api
+from tests.support.routes import Operation
+
+
+@dataclass
+class World:
+    tenant_id: int
+    domain_id: int
+    domain: str
+    mailbox_id: int
+    alias_id: int
+    alias_domain_id: int
+    admin_id: int
+    admin_email: str
+    admin: Api  # the API as this tenant's admin
+
+    def path_values(self) -> dict[str, int]:
+        return {
+            "tenant_id": self.tenant_id,
+            "domain_id": self.domain_id,
+            "mailbox_id": self.mailbox_id,
+            "alias_id": self.alias_id,
+            "alias_domain_id": self.alias_domain_id,
+            "admin_id": self.admin_id,
+        }
+
+
+def build_world(api: Api) -> World:
+    tenant = api.tenant()
+    domain = api.domain(tenant["id"])
+    mailbox = api.mailbox(domain["id"], "info")
+    alias = api.alias(domain["id"], "sales", "info@" + domain["domain_ascii"])
+    alias_domain = api.ok(
+        "POST",
+        f"/api/v1/mail/domains/{domain['id']}/alias-domains",
+        201,
+        json={"name": f"alias-{secrets.token_hex(4)}.test"},
+    )
+    admin_api = api.tenant_admin(tenant["id"])
+    me = admin_api.ok("GET", "/api/v1/auth/me")
+    return World(
+        tenant_id=tenant["id"],
+        domain_id=domain["id"],
+        domain=domain["domain_ascii"],
+        mailbox_id=mailbox["id"],
+        alias_id=alias["id"],
+        alias_domain_id=alias_domain["id"],
+        admin_id=me["id"],
+        admin_email=me["name"],
+        admin=admin_api,
+    )
+
+
+def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
+    """A body that passes validation for the route; None for routes without a body.
+
+    A new write route without an entry here gets a body built from its schema's required
+    fields; if that body does not validate, the walking tests fail and name the route.
+    """
+    unique = secrets.token_hex(4)
+    bodies: dict[str, dict[str, Any]] = {
+        # The right password: a wrong one would count against the test client's IP throttle.
+        "POST /api/v1/auth/login": {"email": world.admin_email, "password": "admin-password-1"},
+        "POST /api/v1/auth/refresh": {"refresh_token": "mprt_not-a-real-token"},
+        "POST /api/v1/auth/logout": {"refresh_token": "mprt_not-a-real-token"},
+        "POST /api/v1/tenants": {"name": f"tenant-{unique}"},
+        "PATCH /api/v1/tenants/{tenant_id}": {"notes": f"note {unique}"},
+        "POST /api/v1/tenants/{tenant_id}/admins": {
+            "email": f"a-{unique}@admins.test",
+            "password": "long-enough-1",
+        },
+        "POST /api/v1/mail/domains": {"domain": f"d{unique}.test", "customer_id": world.tenant_id},
+        "PATCH /api/v1/mail/domains/{domain_id}": {"status": "suspended"},
+        "POST /api/v1/mail/domains/{domain_id}/alias-domains": {"name": f"ad{unique}.test"},
+        "POST /api/v1/mail/domains/{domain_id}/accounts": {
+            "local_part": f"u{unique}",
+            "password": "long-enough-1",
+        },
+        "PUT /api/v1/mail/accounts/{mailbox_id}": {"quota_mb": 2048},
+        "POST /api/v1/mail/domains/{domain_id}/aliases": {
+            "source": f"a{unique}",
+            "destination": f"x{unique}@example.com",
+        },
+        "PUT /api/v1/mail/aliases/{alias_id}": {"destination": f"y{unique}@example.com"},
+    }
+    if op.label in bodies:
+        return bodies[op.label]
+    if op.body_schema is None:
+        return None
+    defaults = {"string": "x", "integer": 1, "boolean": True, "array": [], "object": {}}
+    return {
+        name: defaults.get(op.body_schema["properties"][name].get("type", "string"), "x")
+        for name in op.body_schema.get("required", [])
+    }
