@@ -144,15 +144,12 @@ def test_suspend_unsuspend_delete(api: Api) -> None:
     assert api.mailbox(domain["id"], "carol")["email"] == created["email"]
 
 
-def test_ids_of_deleted_objects_are_not_reused(api: Api, db_kind: str) -> None:
+def test_ids_of_deleted_objects_are_not_reused(api: Api) -> None:
     """A stale id (a retried DELETE, an audit entry) must never name a different object.
 
-    Known defect on SQLite: the tables are INTEGER PRIMARY KEY without AUTOINCREMENT, so
-    the highest id is handed out again after a delete. The fix is a schema change
-    (sqlite_autoincrement=True; a migration), left to the lead.
+    On SQLite this needs AUTOINCREMENT: a plain INTEGER PRIMARY KEY hands the highest id
+    out again after a delete.
     """
-    if db_kind == "sqlite":
-        pytest.xfail("SQLite reuses the highest rowid after a delete (needs AUTOINCREMENT)")
     domain = api.domain(api.tenant()["id"])
     first = api.mailbox(domain["id"], "dave")
     api.ok("DELETE", f"/api/v1/mail/accounts/{first['id']}", 204)

@@ -63,42 +63,49 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 def get_principal(
     request: Request,
-    session: SessionDep,
     settings: SettingsDep,
     x_service_token: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> Principal:
+    # Its own short read, not the request's session: on SQLite a writing request takes the
+    # write lock with its first statement, and it should not hold it while it authenticates
+    # (or while it hashes a password before its first query).
+    database = get_database(request)
     if x_service_token:
-        return _service_principal(request, session, x_service_token)
+        with database.session(write=False) as session:
+            principal, stale = _service_principal(session, x_service_token)
+        if stale:
+            _touch_service_token(database, principal)
+        return principal
     if authorization:
         scheme, _, token = authorization.partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             raise Unauthenticated("use 'Authorization: Bearer <token>'", code="invalid_token")
-        return _admin_principal(session, settings, token.strip())
+        with database.session(write=False) as session:
+            return _admin_principal(session, settings, token.strip())
     raise Unauthenticated(
         "send an x-service-token header or an Authorization: Bearer token",
         code="missing_credentials",
     )
 
 
-def _service_principal(request: Request, session: Session, token: str) -> Principal:
+def _service_principal(session: Session, token: str) -> tuple[Principal, bool]:
+    """The token's principal, and whether its last_used_at is due for an update."""
     row = session.scalar(select(ServiceToken).where(ServiceToken.token_hash == digest(token)))
     if row is None or row.revoked_at is not None:
         raise Unauthenticated("unknown or revoked service token", code="invalid_token")
-    now = utcnow()
-    if row.last_used_at is None or now - row.last_used_at > LAST_USED_RESOLUTION:
-        if request.method in ("GET", "HEAD", "OPTIONS"):
-            # Its own short write, so that read-only requests keep a read-only session.
-            with get_database(request).transaction() as writer:
-                stored = writer.get(ServiceToken, row.id)
-                if stored is not None:
-                    stored.last_used_at = now
-        else:
-            # Same transaction: on SQLite a second writer would wait for this one's lock.
-            row.last_used_at = now
-    return Principal(
+    stale = row.last_used_at is None or utcnow() - row.last_used_at > LAST_USED_RESOLUTION
+    principal = Principal(
         kind="service_token", id=row.id, name=row.name, tenant_id=None, scopes=row.scope_set
     )
+    return principal, stale
+
+
+def _touch_service_token(database: Database, principal: Principal) -> None:
+    with database.transaction() as session:
+        stored = session.get(ServiceToken, principal.id)
+        if stored is not None:
+            stored.last_used_at = utcnow()
 
 
 def _admin_principal(session: Session, settings: Settings, token: str) -> Principal:

@@ -7,6 +7,12 @@ from mailplane.models.mailboxes import Alias, AliasDestination, Mailbox
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
 
+# AUTOINCREMENT on SQLite for every integer surrogate key: the id of a deleted row is never
+# handed out again (migration 0001 creates the tables that way; this keeps the metadata true).
+for _table in Base.metadata.tables.values():
+    if "id" in _table.c and _table.c.id.primary_key:
+        _table.kwargs["sqlite_autoincrement"] = True
+
 __all__ = [
     "Alias",
     "AliasDestination",

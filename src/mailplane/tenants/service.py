@@ -116,13 +116,12 @@ def create_admin(
     tenant_id: int,
     data: TenantAdminCreate,
 ) -> TenantAdmin:
-    tenant = get_tenant(session, principal, tenant_id)
     email = normalize_address(data.email, "email")
+    password_hash = hash_password(data.password, settings)  # before the first query, as above
+    tenant = get_tenant(session, principal, tenant_id)
     if session.scalar(select(TenantAdmin.id).where(TenantAdmin.email == email)) is not None:
         raise Conflict(f"an admin with the address {email} exists already", code="admin_exists")
-    admin = TenantAdmin(
-        tenant_id=tenant.id, email=email, password_hash=hash_password(data.password, settings)
-    )
+    admin = TenantAdmin(tenant_id=tenant.id, email=email, password_hash=password_hash)
     session.add(admin)
     session.flush()
     record(

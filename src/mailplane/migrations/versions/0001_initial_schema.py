@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("object_id", sa.Integer(), nullable=True),
         sa.Column("details", sa.JSON(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_audit_events")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("audit_events", schema=None) as batch_op:
         batch_op.create_index("ix_audit_events_tenant_id_id", ["tenant_id", "id"], unique=False)
@@ -48,6 +49,7 @@ def upgrade() -> None:
         sa.Column("revoked_at", sa.DateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_service_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_service_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "tenants",
@@ -59,6 +61,7 @@ def upgrade() -> None:
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenants")),
         sa.UniqueConstraint("name", name=op.f("uq_tenants_name")),
+        sqlite_autoincrement=True,
     )
     op.create_table(
         "throttle_counters",
@@ -91,6 +94,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_domains")),
         sa.UniqueConstraint("name", name=op.f("uq_domains_name")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("domains", schema=None) as batch_op:
         batch_op.create_index("ix_domains_tenant_id_id", ["tenant_id", "id"], unique=False)
@@ -112,6 +116,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tenant_admins")),
         sa.UniqueConstraint("email", name=op.f("uq_tenant_admins_email")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("tenant_admins", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_tenant_admins_tenant_id"), ["tenant_id"], unique=False)
@@ -137,6 +142,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alias_domains")),
         sa.UniqueConstraint("name", name=op.f("uq_alias_domains_name")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("alias_domains", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_alias_domains_domain_id"), ["domain_id"], unique=False)
@@ -165,6 +171,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_aliases")),
         sa.UniqueConstraint("source", name=op.f("uq_aliases_source")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("aliases", schema=None) as batch_op:
         batch_op.create_index("ix_aliases_domain_id_id", ["domain_id", "id"], unique=False)
@@ -189,6 +196,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_dkim_keys")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("dkim_keys", schema=None) as batch_op:
         batch_op.create_index(
@@ -224,6 +232,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_mailboxes")),
         sa.UniqueConstraint("email", name=op.f("uq_mailboxes_email")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("mailboxes", schema=None) as batch_op:
         batch_op.create_index("ix_mailboxes_domain_id_id", ["domain_id", "id"], unique=False)
@@ -245,6 +254,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_refresh_tokens")),
         sa.UniqueConstraint("token_hash", name=op.f("uq_refresh_tokens_token_hash")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("refresh_tokens", schema=None) as batch_op:
         batch_op.create_index(batch_op.f("ix_refresh_tokens_admin_id"), ["admin_id"], unique=False)
@@ -261,6 +271,7 @@ def upgrade() -> None:
             ondelete="CASCADE",
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_alias_destinations")),
+        sqlite_autoincrement=True,
     )
     with op.batch_alter_table("alias_destinations", schema=None) as batch_op:
         batch_op.create_index("ix_alias_destinations_address", ["address"], unique=False)
