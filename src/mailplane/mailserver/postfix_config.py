@@ -19,6 +19,8 @@ MAP_QUERIES: dict[str, str] = {
     # alias-domain rows instead of computing every one of them.
     "aliases": "SELECT destination FROM mp_virtual_aliases WHERE source = '%s' AND domain = '%d'",
     "sender-logins": "SELECT login FROM mp_sender_logins WHERE sender = '%s' AND domain = '%d'",
+    "refused-recipients": "SELECT '550 5.2.1 Mailbox disabled, not accepting messages' "
+    "FROM mp_refused_recipients WHERE address = '%s' AND domain = '%d'",
 }
 
 # Daemons that every instance needs (Debian's stock list, minus local/virtual/pipe
@@ -81,6 +83,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
     host = settings.mail_hostname
     is_test = settings.env == "test"
     quota_policy = f"check_policy_service unix:{paths.quota_status_socket}"
+    refused = f"check_recipient_access {_map_ref(paths, target, 'refused-recipients')}"
     values: list[tuple[str, str]] = [
         ("compatibility_level", "3.6"),
         ("queue_directory", str(paths.postfix_queue)),
@@ -138,7 +141,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         ("smtpd_relay_restrictions", "reject_unauth_destination"),
         (
             "smtpd_recipient_restrictions",
-            f"reject_non_fqdn_recipient, reject_unlisted_recipient, {quota_policy}",
+            f"reject_non_fqdn_recipient, {refused}, reject_unlisted_recipient, {quota_policy}",
         ),
         ("smtpd_sender_restrictions", "reject_non_fqdn_sender"),
         ("smtpd_policy_service_default_action", "DUNNO"),
@@ -170,7 +173,8 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
     )
 
 
-def master_cf(settings: Settings) -> str:
+def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
+    refused = "check_recipient_access," + _map_ref(paths, target, "refused-recipients")
     addr = settings.mail_listen_address
     if ":" in addr:
         addr = f"[{addr}]"
@@ -181,8 +185,8 @@ def master_cf(settings: Settings) -> str:
         # The sender must be owned by the login (mp_sender_logins), RFC 6409 section 6.1.
         "-o smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch",
         "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
-        "-o smtpd_recipient_restrictions="
-        "reject_non_fqdn_recipient,permit_sasl_authenticated,reject",
+        f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused},"
+        "permit_sasl_authenticated,reject",
     ]
     services = [
         (f"{addr}:{settings.smtp_port}", ["-o syslog_name=mailplane/smtp"]),
@@ -205,7 +209,7 @@ def master_cf(settings: Settings) -> str:
                 "-o syslog_name=mailplane/inject",
                 "-o smtpd_client_restrictions=permit_mynetworks,reject",
                 "-o smtpd_relay_restrictions=permit_mynetworks,reject",
-                "-o smtpd_recipient_restrictions=reject_non_fqdn_recipient",
+                f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused}",
                 "-o smtpd_sender_restrictions=",
             ],
         ),
@@ -223,7 +227,7 @@ def master_cf(settings: Settings) -> str:
 def render_postfix(settings: Settings, paths: Layout, target: DatabaseTarget) -> dict[Path, str]:
     files = {
         paths.main_cf: main_cf(settings, paths, target),
-        paths.postfix_config / "master.cf": master_cf(settings),
+        paths.postfix_config / "master.cf": master_cf(settings, paths, target),
     }
     for name, query in MAP_QUERIES.items():
         files[paths.postfix_config / f"{name}.cf"] = map_file(target, query)

@@ -60,9 +60,11 @@ VIEWS: dict[str, str] = {
         WHERE m.status IN {RECEIVING} AND d.status IN {RECEIVING}
     """,
     # virtual_alias_maps. Postfix tries user@domain before @domain, so the identity rows
-    # keep a catch-all from swallowing existing mailboxes (disabled ones too: they must be
-    # refused, not caught). Alias-domain rows exist only where the target address exists,
-    # so unknown users at an alias domain are still refused at RCPT time.
+    # keep a catch-all from swallowing existing mailboxes. A disabled mailbox has none (an
+    # alias row would make it "listed", accepted, then bounced); mp_refused_recipients
+    # refuses it at RCPT time even where a catch-all exists. Alias-domain rows exist only
+    # where the target address exists, so unknown users at an alias domain are still
+    # refused at RCPT time.
     "mp_virtual_aliases": f"""
         SELECT a.source AS source, t.address AS destination, d.name AS domain
         FROM aliases a JOIN domains d ON d.id = a.domain_id
@@ -71,7 +73,7 @@ VIEWS: dict[str, str] = {
         UNION ALL
         SELECT m.email AS source, m.email AS destination, d.name AS domain
         FROM mailboxes m JOIN domains d ON d.id = m.domain_id
-        WHERE d.status IN {RECEIVING} AND {_NOT_FORWARDED}
+        WHERE m.status IN {RECEIVING} AND d.status IN {RECEIVING} AND {_NOT_FORWARDED}
         UNION ALL
         SELECT {_LOCAL_AT_A} || x.name AS source, t.address AS destination, x.name AS domain
         FROM alias_domains x JOIN domains d ON d.id = x.domain_id
@@ -82,7 +84,19 @@ VIEWS: dict[str, str] = {
         SELECT {_LOCAL_AT_M} || x.name AS source, m.email AS destination, x.name AS domain
         FROM alias_domains x JOIN domains d ON d.id = x.domain_id
         JOIN mailboxes m ON m.domain_id = d.id
-        WHERE d.status IN {RECEIVING} AND {_NOT_FORWARDED}
+        WHERE m.status IN {RECEIVING} AND d.status IN {RECEIVING} AND {_NOT_FORWARDED}
+    """,
+    # check_recipient_access: disabled mailboxes (and their alias-domain addresses) are
+    # refused with RFC 3463 5.2.1 before any catch-all could accept them.
+    "mp_refused_recipients": f"""
+        SELECT m.email AS address, d.name AS domain
+        FROM mailboxes m JOIN domains d ON d.id = m.domain_id
+        WHERE m.status = 'disabled' AND d.status IN {RECEIVING}
+        UNION ALL
+        SELECT {_LOCAL_AT_M} || x.name AS address, x.name AS domain
+        FROM alias_domains x JOIN domains d ON d.id = x.domain_id
+        JOIN mailboxes m ON m.domain_id = d.id
+        WHERE m.status = 'disabled' AND d.status IN {RECEIVING}
     """,
     # smtpd_sender_login_maps: which SASL login may use which envelope sender: its own
     # address, addresses of aliases that deliver to it, and both at alias domains.
