@@ -40,12 +40,16 @@ def mail_settings(settings: Settings, database: Database, relay: Relay) -> Itera
     if not readiness.ok:
         pytest.skip(f"mail plane not runnable here: {readiness.explain()}")
     state = Path(tempfile.mkdtemp(prefix="mps-", dir="/tmp"))
-    os.chmod(state, 0o755)
+    os.chmod(state, 0o755)  # noqa: S103 (postfix, dovecot and vmail traverse it)
     ports = {
         name: free_port()
         for name in (
-            "smtp_port", "submission_port", "submissions_port", "inject_port",
-            "imap_port", "imaps_port",
+            "smtp_port",
+            "submission_port",
+            "submissions_port",
+            "inject_port",
+            "imap_port",
+            "imaps_port",
         )
     }
     yield make_settings(

@@ -18,9 +18,7 @@ pytestmark = pytest.mark.mailstack
 PASSWORD = "correct-horse-1"
 
 
-def test_suspended_mailbox_cannot_log_in_but_still_receives(
-    api: Api, mailstack: MailStack
-) -> None:
+def test_suspended_mailbox_cannot_log_in_but_still_receives(api: Api, mailstack: MailStack) -> None:
     domain = api.domain(api.tenant()["id"])
     box = api.mailbox(domain["id"], "info", PASSWORD)
     assert mailstack.can_log_in(box["email"], PASSWORD)
