@@ -66,6 +66,32 @@ class Settings(BaseSettings):
     dkim_algorithm: Literal["rsa-2048", "ed25519"] = "rsa-2048"
     mta_sts_mode: Literal["none", "testing", "enforce"] = "testing"
 
+    # Mail plane: Postfix and Dovecot, run by `mailplane up` as child processes.
+    # High loopback ports by default (development, tests); the standard ports in production.
+    mail_enabled: bool = True
+    mail_listen_address: str = "127.0.0.1"
+    smtp_port: int = 2525  # inbound (MX): no relaying, unknown recipients refused at RCPT
+    submission_port: int = 2587  # STARTTLS + SASL (RFC 6409)
+    submissions_port: int = 2465  # implicit TLS + SASL (RFC 8314)
+    inject_port: int = 2588  # the platform's own sending path; trusts mail_inject_networks
+    imap_port: int = 1143
+    imaps_port: int = 1993
+    mail_inject_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    # Outbound mail from authenticated users: "[host]:port" (bracketed = no MX lookup).
+    relay_host: str | None = None
+    # Off on machines without a usable resolver (the tests): Postfix then never queries DNS.
+    mail_dns_enabled: bool = False
+    # Over quota: "defer" (4xx, the sender retries; nothing is lost) or "refuse" (5xx at RCPT).
+    quota_exceeded_policy: Literal["defer", "refuse"] = "defer"
+    tls_cert_file: Path | None = None  # default: <state_dir>/tls/cert.pem (made by init)
+    tls_key_file: Path | None = None
+    vmail_user: str = "vmail"
+    # fsync after each delivery; tests and benchmarks may turn it off.
+    mail_fsync: bool = True
+    message_size_limit_mb: int = 50
+    # Optional: RFC 7662 introspection endpoint for XOAUTH2/OAUTHBEARER logins (section E).
+    oauth2_introspection_url: str | None = None
+
     # Pagination
     page_size_default: int = 50
     page_size_max: int = 500
@@ -90,6 +116,18 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.resolved_database_url.startswith("sqlite")
+
+    @property
+    def mail_root(self) -> Path:
+        return self.state_dir / "mail"
+
+    @property
+    def tls_cert_path(self) -> Path:
+        return self.tls_cert_file or self.state_dir / "tls" / "cert.pem"
+
+    @property
+    def tls_key_path(self) -> Path:
+        return self.tls_key_file or self.state_dir / "tls" / "key.pem"
 
     @property
     def secret_file(self) -> Path:

@@ -1,0 +1,175 @@
+"""Dovecot 2.3 configuration: dovecot.conf and the SQL passdb/userdb file. Pure functions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailplane.config import Settings
+from mailplane.mailserver.layout import DatabaseTarget, Layout, PostgresTarget, SqliteTarget
+from mailplane.mailserver.postfix_config import quota_reply
+
+
+def _sql_literal_path(path: Path) -> str:
+    text = str(path)
+    if "'" in text or "%" in text:
+        # It is pasted into SQL text and Dovecot's %-variables expansion.
+        raise ValueError(f"the mail root {text} must not contain quotes or percent signs")
+    return text
+
+
+def sql_conf(settings: Settings, target: DatabaseTarget) -> str:
+    if isinstance(target, SqliteTarget):
+        driver, connect = "sqlite", str(target.path)
+    else:
+        assert isinstance(target, PostgresTarget)
+        driver = "pgsql"
+        connect = f"host={target.host} port={target.port} dbname={target.dbname} user={target.user}"
+        if target.password:
+            connect += f" password={target.password}"
+    root = _sql_literal_path(settings.mail_root)
+    # "user" is reserved in PostgreSQL, hence the quoted alias; %u is escaped by Dovecot.
+    return (
+        f"driver = {driver}\n"
+        f"connect = {connect}\n"
+        f"default_pass_scheme = {settings.password_scheme}\n"
+        'password_query = SELECT username AS "user", password FROM mp_dovecot_passdb '
+        "WHERE username = '%u'\n"
+        f"user_query = SELECT '{root}/' || maildir AS home, quota_rule "
+        "FROM mp_dovecot_userdb WHERE username = '%u'\n"
+        'iterate_query = SELECT username AS "user" FROM mp_dovecot_userdb\n'
+    )
+
+
+def oauth2_conf(settings: Settings) -> str:
+    """RFC 7662 introspection for XOAUTH2/OAUTHBEARER (SPEC section E), when configured."""
+    return (
+        "introspection_mode = post\n"
+        f"introspection_url = {settings.oauth2_introspection_url}\n"
+        "force_introspection = yes\n"
+        "username_attribute = username\n"
+        "active_attribute = active\n"
+        "active_value = true\n"
+    )
+
+
+def dovecot_conf(settings: Settings, paths: Layout) -> str:
+    is_test = settings.env == "test"
+    addr = settings.mail_listen_address
+    oauth = settings.oauth2_introspection_url is not None
+    mechanisms = "plain login" + (" xoauth2 oauthbearer" if oauth else "")
+    parts = [
+        "# Rendered by mailplane; edits are overwritten.",
+        "instance_name = mailplane",
+        f"base_dir = {paths.dovecot_run}",
+        f"state_dir = {paths.dovecot_state}",
+        f"log_path = {paths.dovecot_log}",
+        f"info_log_path = {paths.dovecot_log}",
+        f"debug_log_path = {paths.dovecot_log}",
+        "auth_verbose = yes",
+        "protocols = imap lmtp",
+        f"listen = {addr}",
+        f"hostname = {settings.mail_hostname}",
+        f"postmaster_address = postmaster@{settings.mail_hostname}",
+        "default_internal_user = dovecot",
+        "default_login_user = dovenull",
+        # vmail is a system user (uid < 1000); Dovecot refuses uids below this.
+        "first_valid_uid = 1",
+        f"mail_uid = {settings.vmail_user}",
+        f"mail_gid = {settings.vmail_user}",
+        "mail_location = maildir:~/Maildir",
+        "mail_plugins = $mail_plugins quota",
+        f"mail_fsync = {'optimized' if settings.mail_fsync else 'never'}",
+        "ssl = yes",
+        f"ssl_cert = <{settings.tls_cert_path}",
+        f"ssl_key = <{settings.tls_key_path}",
+        "ssl_min_protocol = TLSv1.2",
+        # Plaintext AUTH only over TLS, except from loopback (Dovecot counts rip == lip).
+        "disable_plaintext_auth = yes",
+        f"auth_mechanisms = {mechanisms}",
+        "auth_username_format = %Lu",
+        # Loopback is the platform itself (webmail, tests): no per-IP penalty for IMAP.
+        "login_trusted_networks = 127.0.0.0/8",
+        f"auth_failure_delay = {'0' if is_test else '2s'}",
+        "recipient_delimiter = +",
+        "lda_mailbox_autocreate = yes",
+        # Over quota: a temporary LMTP failure keeps the mail in Postfix's queue (defer);
+        # otherwise a permanent one, which Postfix returns to the sender (never lost).
+        f"quota_full_tempfail = {'yes' if settings.quota_exceeded_policy == 'defer' else 'no'}",
+        "lmtp_rcpt_check_quota = yes",
+        "",
+        "service imap-login {",
+        "  inet_listener imap {",
+        f"    address = {addr}",
+        f"    port = {settings.imap_port}",
+        "  }",
+        "  inet_listener imaps {",
+        f"    address = {addr}",
+        f"    port = {settings.imaps_port}",
+        "    ssl = yes",
+        "  }",
+        "}",
+        "service pop3-login {",
+        "  inet_listener pop3 {\n    port = 0\n  }",
+        "  inet_listener pop3s {\n    port = 0\n  }",
+        "}",
+        "service lmtp {",
+        "  unix_listener lmtp {\n    mode = 0660\n    user = postfix\n    group = postfix\n  }",
+        "}",
+        "service auth {",
+        "  unix_listener auth-postfix {",
+        "    mode = 0660\n    user = postfix\n    group = postfix",
+        "  }",
+        f"  unix_listener auth-userdb {{\n    mode = 0600\n    user = {settings.vmail_user}\n  }}",
+        "}",
+        # Reads the SQLite file; its directory and WAL files belong to group postfix (P10).
+        "service auth-worker {\n  extra_groups = postfix\n}",
+        "service quota-status {",
+        "  executable = quota-status -p postfix",
+        "  client_limit = 1",
+        "  unix_listener quota-status {",
+        "    mode = 0660\n    user = postfix\n    group = postfix",
+        "  }",
+        "}",
+        "service stats {\n  unix_listener stats-writer {\n    mode = 0666\n  }\n}",
+    ]
+    if is_test:
+        # Pitfall P2: without this every failed SASL login from 127.0.0.1 delays all later
+        # ones by up to 15 s. Production keeps the penalty.
+        parts.append("service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}")
+    if oauth:
+        parts.append(
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {paths.dovecot_config / 'dovecot-oauth2.conf.ext'}\n}}"
+        )
+    sql_args = paths.dovecot_config / "dovecot-sql.conf.ext"
+    parts += [
+        f"passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {sql_args}\n}}",
+        f"userdb {{\n  driver = sql\n  args = {sql_args}\n}}",
+        "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}",
+        "plugin {",
+        "  quota = count:User quota",
+        "  quota_vsizes = yes",
+        "  quota_status_success = DUNNO",
+        "  quota_status_nouser = DUNNO",
+        f'  quota_status_overquota = "{quota_reply(settings)}"',
+        "}",
+        "namespace inbox {",
+        "  inbox = yes",
+        "  separator = /",
+        "  mailbox Drafts {\n    special_use = \\Drafts\n    auto = subscribe\n  }",
+        "  mailbox Sent {\n    special_use = \\Sent\n    auto = subscribe\n  }",
+        "  mailbox Trash {\n    special_use = \\Trash\n    auto = subscribe\n  }",
+        "  mailbox Junk {\n    special_use = \\Junk\n    auto = subscribe\n  }",
+        "}",
+    ]
+    return "\n".join(parts) + "\n"
+
+
+def render_dovecot(settings: Settings, paths: Layout, target: DatabaseTarget) -> dict[Path, str]:
+    files = {
+        paths.dovecot_conf: dovecot_conf(settings, paths),
+        paths.dovecot_config / "dovecot-sql.conf.ext": sql_conf(settings, target),
+    }
+    if settings.oauth2_introspection_url is not None:
+        files[paths.dovecot_config / "dovecot-oauth2.conf.ext"] = oauth2_conf(settings)
+    return files

@@ -1,0 +1,234 @@
+"""Postfix 3.7 configuration: main.cf, master.cf and the SQL map files. Pure functions.
+
+Every table Postfix reads is one of the ``mp_*`` views of migration 0002, queried live.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mailplane.config import Settings
+from mailplane.mailserver.layout import DatabaseTarget, Layout, PostgresTarget, SqliteTarget
+
+# Map name -> query. %s is the whole key, %d its domain part: Postfix suppresses the query
+# (no match, no SQL) when the key has no domain, e.g. an unqualified "user".
+MAP_QUERIES: dict[str, str] = {
+    "domains": "SELECT name FROM mp_virtual_domains WHERE name = '%s'",
+    "mailboxes": "SELECT maildir FROM mp_mailboxes WHERE email = '%s'",
+    # The domain column lets the database use the alias_domains.name index for the
+    # alias-domain rows instead of computing every one of them.
+    "aliases": "SELECT destination FROM mp_virtual_aliases WHERE source = '%s' AND domain = '%d'",
+    "sender-logins": "SELECT login FROM mp_sender_logins WHERE sender = '%s' AND domain = '%d'",
+    "refused-recipients": "SELECT '550 5.2.1 Mailbox disabled, not accepting messages' "
+    "FROM mp_refused_recipients WHERE address = '%s' AND domain = '%d'",
+}
+
+# Daemons that every instance needs (Debian's stock list, minus local/virtual/pipe
+# delivery). chroot is "n" everywhere: a chrooted smtpd could not reach the SQLite file
+# or Dovecot's sockets by absolute path (pitfall P15).
+_INTERNAL_SERVICES = """\
+pickup    unix  n       -       n       60      1       pickup
+cleanup   unix  n       -       n       -       0       cleanup
+qmgr      unix  n       -       n       300     1       qmgr
+tlsmgr    unix  -       -       n       1000?   1       tlsmgr
+rewrite   unix  -       -       n       -       -       trivial-rewrite
+bounce    unix  -       -       n       -       0       bounce
+defer     unix  -       -       n       -       0       bounce
+trace     unix  -       -       n       -       0       bounce
+verify    unix  -       -       n       -       1       verify
+flush     unix  n       -       n       1000?   0       flush
+proxymap  unix  -       -       n       -       -       proxymap
+proxywrite unix -       -       n       -       1       proxymap
+smtp      unix  -       -       n       -       -       smtp
+relay     unix  -       -       n       -       -       smtp
+showq     unix  n       -       n       -       -       showq
+error     unix  -       -       n       -       -       error
+retry     unix  -       -       n       -       -       error
+discard   unix  -       -       n       -       -       discard
+lmtp      unix  -       -       n       -       -       lmtp
+anvil     unix  -       -       n       -       1       anvil
+scache    unix  -       -       n       -       1       scache
+postlog   unix-dgram n  -       n       -       1       postlogd
+"""
+
+
+def map_file(target: DatabaseTarget, query: str) -> str:
+    if isinstance(target, SqliteTarget):
+        return f"dbpath = {target.path}\nquery = {query}\n"
+    assert isinstance(target, PostgresTarget)
+    lines = [
+        f"hosts = inet:{target.host}:{target.port}",
+        f"user = {target.user}",
+        f"dbname = {target.dbname}",
+    ]
+    if target.password:
+        lines.append(f"password = {target.password}")
+    lines.append(f"query = {query}")
+    return "\n".join(lines) + "\n"
+
+
+def _map_ref(paths: Layout, target: DatabaseTarget, name: str) -> str:
+    kind = "sqlite" if isinstance(target, SqliteTarget) else "pgsql"
+    return f"{kind}:{paths.postfix_config / (name + '.cf')}"
+
+
+def quota_reply(settings: Settings) -> str:
+    """What an over-quota recipient gets: 4xx (retry later) or 5xx (RFC 3463 X.2.2)."""
+    if settings.quota_exceeded_policy == "refuse":
+        return "552 5.2.2 Mailbox is full"
+    return "452 4.2.2 Mailbox is full, try again later"
+
+
+def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
+    host = settings.mail_hostname
+    is_test = settings.env == "test"
+    quota_policy = f"check_policy_service unix:{paths.quota_status_socket}"
+    refused = f"check_recipient_access {_map_ref(paths, target, 'refused-recipients')}"
+    values: list[tuple[str, str]] = [
+        ("compatibility_level", "3.6"),
+        ("queue_directory", str(paths.postfix_queue)),
+        ("data_directory", str(paths.postfix_data)),
+        ("mail_owner", "postfix"),
+        ("setgid_group", "postdrop"),
+        ("maillog_file", str(paths.postfix_log)),
+        # Any other log path is fatal for every Postfix command (pitfall P6).
+        ("maillog_file_prefixes", f"{paths.log_dir}, /dev/stdout"),
+        ("syslog_name", "mailplane"),
+        ("myhostname", host),
+        ("mydomain", host.split(".", 1)[1] if "." in host else host),
+        ("myorigin", "$myhostname"),
+        ("mydestination", ""),
+        ("local_recipient_maps", ""),
+        ("local_transport", "error:5.1.1 local delivery disabled"),
+        ("alias_maps", ""),
+        ("alias_database", ""),
+        ("inet_interfaces", settings.mail_listen_address),
+        ("inet_protocols", "ipv6" if ":" in settings.mail_listen_address else "ipv4"),
+        ("mynetworks", " ".join(settings.mail_inject_networks)),
+        ("smtpd_banner", "$myhostname ESMTP"),
+        ("biff", "no"),
+        ("append_dot_mydomain", "no"),
+        ("smtputf8_enable", "yes"),
+        # Old relay tricks: user%other@ours and other!user@ours stay literal local parts,
+        # which the mailbox views do not know, so they are refused like any unknown user.
+        ("allow_percent_hack", "no"),
+        ("swap_bangpath", "no"),
+        ("allow_untrusted_routing", "no"),
+        ("message_size_limit", str(settings.message_size_limit_mb * 1024 * 1024)),
+        ("recipient_delimiter", "+"),
+        # Virtual hosting, live from the views (no postmap, no reload).
+        ("virtual_mailbox_domains", _map_ref(paths, target, "domains")),
+        ("virtual_mailbox_maps", _map_ref(paths, target, "mailboxes")),
+        ("virtual_alias_maps", _map_ref(paths, target, "aliases")),
+        ("virtual_transport", f"lmtp:unix:{paths.lmtp_socket}"),
+        ("smtpd_sender_login_maps", _map_ref(paths, target, "sender-logins")),
+        # SASL through Dovecot's auth socket; enabled only on the submission services.
+        ("smtpd_sasl_type", "dovecot"),
+        ("smtpd_sasl_path", str(paths.auth_socket)),
+        ("smtpd_sasl_auth_enable", "no"),
+        ("smtpd_sasl_security_options", "noanonymous"),
+        ("smtpd_sasl_tls_security_options", "noanonymous"),
+        ("smtpd_tls_security_level", "may"),
+        ("smtpd_tls_cert_file", str(settings.tls_cert_path)),
+        ("smtpd_tls_key_file", str(settings.tls_key_path)),
+        ("smtpd_tls_protocols", ">=TLSv1.2"),
+        ("smtpd_tls_mandatory_protocols", ">=TLSv1.2"),
+        ("smtp_tls_security_level", "may"),
+        # Inbound (MX) policy: never relay, only existing recipients (no permit_mynetworks
+        # here: every test client is 127.0.0.1, pitfall P14), quota checked at RCPT time
+        # through Dovecot's quota-status service so a full mailbox is never a bounce.
+        ("smtpd_helo_required", "yes"),
+        ("smtpd_relay_restrictions", "reject_unauth_destination"),
+        (
+            "smtpd_recipient_restrictions",
+            f"reject_non_fqdn_recipient, {refused}, reject_unlisted_recipient, {quota_policy}",
+        ),
+        ("smtpd_sender_restrictions", "reject_non_fqdn_sender"),
+        ("smtpd_policy_service_default_action", "DUNNO"),
+        ("default_process_limit", "100"),
+    ]
+    if not settings.mail_dns_enabled:
+        # No DNS traffic at all (pitfall P13).
+        values += [
+            ("smtpd_peername_lookup", "no"),
+            ("smtp_dns_support_level", "disabled"),
+            ("lmtp_dns_support_level", "disabled"),
+        ]
+    if settings.relay_host:
+        values.append(("relayhost", settings.relay_host))
+    elif not settings.mail_dns_enabled:
+        # Nowhere to send: keep outbound mail queued (4xx) rather than lose or bounce it.
+        values.append(("default_transport", "retry:4.4.4 no relay host and DNS is disabled"))
+    if is_test:
+        # A failing map lookup throttles the service for 60 s by default (pitfall P10);
+        # deferred mail is retried quickly so tests can watch it arrive.
+        values += [
+            ("service_throttle_time", "2s"),
+            ("queue_run_delay", "2s"),
+            ("minimal_backoff_time", "2s"),
+            ("maximal_backoff_time", "4s"),
+        ]
+    return "# Rendered by mailplane; edits are overwritten.\n" + "".join(
+        f"{key} = {value}\n" for key, value in values
+    )
+
+
+def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
+    refused = "check_recipient_access," + _map_ref(paths, target, "refused-recipients")
+    addr = settings.mail_listen_address
+    if ":" in addr:
+        addr = f"[{addr}]"
+    submission = [
+        "-o smtpd_sasl_auth_enable=yes",
+        "-o smtpd_tls_auth_only=yes",
+        "-o smtpd_client_restrictions=permit_sasl_authenticated,reject",
+        # The sender must be owned by the login (mp_sender_logins), RFC 6409 section 6.1.
+        "-o smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch",
+        "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
+        f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused},"
+        "permit_sasl_authenticated,reject",
+    ]
+    services = [
+        (f"{addr}:{settings.smtp_port}", ["-o syslog_name=mailplane/smtp"]),
+        (
+            f"{addr}:{settings.submission_port}",
+            [
+                "-o syslog_name=mailplane/submission",
+                "-o smtpd_tls_security_level=encrypt",
+                *submission,
+            ],
+        ),
+        (
+            f"{addr}:{settings.submissions_port}",
+            ["-o syslog_name=mailplane/submissions", "-o smtpd_tls_wrappermode=yes", *submission],
+        ),
+        (
+            # The platform's own sending path: trusted networks only, nothing else.
+            f"{addr}:{settings.inject_port}",
+            [
+                "-o syslog_name=mailplane/inject",
+                "-o smtpd_client_restrictions=permit_mynetworks,reject",
+                "-o smtpd_relay_restrictions=permit_mynetworks,reject",
+                f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused}",
+                "-o smtpd_sender_restrictions=",
+            ],
+        ),
+    ]
+    lines = [
+        "# Rendered by mailplane; edits are overwritten.",
+        "# service type  private unpriv  chroot  wakeup  maxproc command + args",
+    ]
+    for endpoint, options in services:
+        lines.append(f"{endpoint} inet n - n - - smtpd")
+        lines.extend(f"  {option}" for option in options)
+    return "\n".join(lines) + "\n" + _INTERNAL_SERVICES
+
+
+def render_postfix(settings: Settings, paths: Layout, target: DatabaseTarget) -> dict[Path, str]:
+    files = {
+        paths.main_cf: main_cf(settings, paths, target),
+        paths.postfix_config / "master.cf": master_cf(settings, paths, target),
+    }
+    for name, query in MAP_QUERIES.items():
+        files[paths.postfix_config / f"{name}.cf"] = map_file(target, query)
+    return files

@@ -1,0 +1,109 @@
+"""The pure render step, by itself: settings + database URL -> files. No servers."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mailplane.config import Settings
+from mailplane.mailserver.render import render
+
+
+def _settings(tmp: str = "/tmp/mp-render", **overrides: object) -> Settings:
+    values: dict[str, object] = {"env": "production", "state_dir": Path(tmp), **overrides}
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def _by_name(files: dict[Path, str]) -> dict[str, str]:
+    return {path.name: content for path, content in files.items()}
+
+
+def test_sqlite_render_points_every_map_at_the_views() -> None:
+    files = _by_name(render(_settings(), "sqlite:////tmp/mp-render/db/mailplane.sqlite"))
+    main = files["main.cf"]
+    assert "virtual_mailbox_domains = sqlite:/tmp/mp-render/postfix/etc/domains.cf" in main
+    assert "virtual_transport = lmtp:unix:/tmp/mp-render/run/dovecot/lmtp" in main
+    assert "dbpath = /tmp/mp-render/db/mailplane.sqlite" in files["aliases.cf"]
+    assert "FROM mp_virtual_aliases" in files["aliases.cf"]
+    assert "FROM mp_sender_logins" in files["sender-logins.cf"]
+    sql = files["dovecot-sql.conf.ext"]
+    assert "driver = sqlite" in sql
+    assert "FROM mp_dovecot_passdb WHERE username = '%u'" in sql
+    assert "'/tmp/mp-render/mail/' || maildir AS home" in sql
+    # nothing is written to /etc
+    assert not any(str(path).startswith("/etc") for path in render(_settings(), "sqlite:///x.db"))
+
+
+def test_postgresql_render_uses_pgsql_maps_and_libpq_connect() -> None:
+    url = "postgresql+psycopg://mail:s3cret@127.0.0.1:5433/mailplane"
+    files = _by_name(render(_settings(), url))
+    assert "pgsql:/tmp/mp-render/postfix/etc/mailboxes.cf" in files["main.cf"]
+    assert "hosts = inet:127.0.0.1:5433" in files["mailboxes.cf"]
+    assert "password = s3cret" in files["mailboxes.cf"]
+    assert (
+        "connect = host=127.0.0.1 port=5433 dbname=mailplane user=mail password=s3cret"
+        in files["dovecot-sql.conf.ext"]
+    )
+
+
+def test_mx_port_never_trusts_mynetworks_and_submission_needs_sasl() -> None:
+    files = _by_name(render(_settings(smtp_port=25, submission_port=587), "sqlite:///x.db"))
+    main, master = files["main.cf"], files["master.cf"]
+    assert "smtpd_relay_restrictions = reject_unauth_destination\n" in main
+    assert "permit_mynetworks" not in main
+    mx_block = master.split("127.0.0.1:25 inet")[1].split("127.0.0.1:587 inet")[0]
+    assert "permit_mynetworks" not in mx_block
+    submission = master.split("127.0.0.1:587 inet")[1].split("inet")[0]
+    assert "smtpd_sasl_auth_enable=yes" in submission
+    assert "reject_sender_login_mismatch" in submission
+    assert "smtpd_relay_restrictions=permit_sasl_authenticated,reject" in submission
+    assert "allow_percent_hack = no" in main
+    assert "swap_bangpath = no" in main
+
+
+def test_dns_relay_and_quota_settings() -> None:
+    no_dns = _by_name(render(_settings(), "sqlite:///x.db"))["main.cf"]
+    assert "smtp_dns_support_level = disabled" in no_dns
+    assert "default_transport = retry:" in no_dns  # queued, never bounced or lost
+    relayed = _by_name(render(_settings(relay_host="[127.0.0.1]:2526"), "sqlite:///x.db"))
+    assert "relayhost = [127.0.0.1]:2526" in relayed["main.cf"]
+    assert "default_transport" not in relayed["main.cf"]
+    assert "quota_full_tempfail = yes" in relayed["dovecot.conf"]
+    assert '"452 4.2.2' in relayed["dovecot.conf"]
+    dns = _by_name(
+        render(_settings(mail_dns_enabled=True, quota_exceeded_policy="refuse"), "sqlite:///x")
+    )
+    assert "smtp_dns_support_level" not in dns["main.cf"]
+    assert "quota_full_tempfail = no" in dns["dovecot.conf"]
+    assert '"552 5.2.2' in dns["dovecot.conf"]
+
+
+def test_production_keeps_the_auth_penalty_tests_do_not() -> None:
+    production = _by_name(render(_settings(), "sqlite:///x.db"))["dovecot.conf"]
+    assert "anvil-auth-penalty" not in production
+    assert "auth_failure_delay = 2s" in production
+    test = _by_name(render(_settings(env="test"), "sqlite:///x.db"))["dovecot.conf"]
+    assert "anvil-auth-penalty" in test
+
+
+def test_oauth2_passdb_only_when_configured() -> None:
+    plain = _by_name(render(_settings(), "sqlite:///x.db"))
+    assert "dovecot-oauth2.conf.ext" not in plain
+    oauth = _by_name(
+        render(_settings(oauth2_introspection_url="http://127.0.0.1:8080/i"), "sqlite:///x.db")
+    )
+    assert "driver = oauth2" in oauth["dovecot.conf"]
+    assert "introspection_url = http://127.0.0.1:8080/i" in oauth["dovecot-oauth2.conf.ext"]
+
+
+def test_too_long_state_dir_is_refused_before_sockets_fail() -> None:
+    with pytest.raises(ValueError, match="107 bytes"):
+        render(_settings("/tmp/" + "x" * 100), "sqlite:///x.db")
+
+
+def test_in_memory_sqlite_and_odd_credentials_are_refused() -> None:
+    with pytest.raises(ValueError, match="SQLite file"):
+        render(_settings(), "sqlite://")
+    with pytest.raises(ValueError, match="quotes"):
+        render(_settings(), "postgresql://mail:it's@127.0.0.1/db")

@@ -1,0 +1,110 @@
+"""Submission (587 STARTTLS, 465 implicit TLS): SASL via Dovecot, sender rights, no relay."""
+
+from __future__ import annotations
+
+import smtplib
+
+import pytest
+
+from tests.mailstack.support import MailStack, Relay, message
+from tests.support.api import Api
+
+pytestmark = pytest.mark.mailstack
+
+PASSWORD = "correct-horse-1"
+
+
+@pytest.fixture
+def sender(api: Api) -> dict[str, object]:
+    domain = api.domain(api.tenant()["id"])
+    box = api.mailbox(domain["id"], "me", PASSWORD)
+    api.alias(domain["id"], "sales", box["email"])
+    other = api.mailbox(domain["id"], "colleague", PASSWORD)
+    return {"domain": domain, "box": box, "other": other}
+
+
+def test_authenticated_send_to_outside_reaches_the_relay(
+    mailstack: MailStack, relay: Relay, sender: dict[str, object]
+) -> None:
+    box = sender["box"]
+    assert isinstance(box, dict)
+    msg = message(box["email"], "friend@outside.test")
+    with mailstack.submission(box["email"], PASSWORD) as client:
+        client.send_message(msg)
+    (out,) = relay.wait_for(str(msg["Subject"]))
+    assert out.mail_from == box["email"]
+    assert out.rcpt_tos == ["friend@outside.test"]
+
+    # The same over implicit TLS (RFC 8314), as an alias the login owns.
+    alias_msg = message(f"sales@{box['email'].split('@')[1]}", "friend@outside.test")
+    with mailstack.submissions(box["email"], PASSWORD) as client:
+        client.send_message(alias_msg)
+    (out,) = relay.wait_for(str(alias_msg["Subject"]))
+    assert out.mail_from.startswith("sales@")
+
+
+def test_sending_as_someone_else_is_refused(
+    mailstack: MailStack, relay: Relay, sender: dict[str, object]
+) -> None:
+    box, other = sender["box"], sender["other"]
+    assert isinstance(box, dict)
+    assert isinstance(other, dict)
+    for forged in (other["email"], "ceo@outside.test"):
+        msg = message(forged, "friend@outside.test")
+        with (
+            mailstack.submission(box["email"], PASSWORD) as client,
+            pytest.raises(smtplib.SMTPRecipientsRefused) as refused,
+        ):
+            client.send_message(msg)
+        code, text = refused.value.recipients["friend@outside.test"]
+        assert code == 553, text
+        assert b"not owned by user" in text
+        assert relay.find(str(msg["Subject"])) == []
+
+
+def test_submission_requires_tls_before_auth(mailstack: MailStack) -> None:
+    client = smtplib.SMTP(mailstack.host, mailstack.settings.submission_port, timeout=10)
+    with client:
+        client.ehlo("laptop.outside.test")
+        assert not client.has_extn("auth")  # no AUTH offered in cleartext
+        code, _ = client.mail("me@outside.test")
+        assert code == 530  # Must issue a STARTTLS command first
+
+
+RELAY_TRICKS = [
+    "victim@outside.test",
+    "victim%outside.test@{domain}",
+    "outside.test!victim@{domain}",
+    '"victim@outside.test"@{domain}',
+    "@{domain}:victim@outside.test",
+    "victim",
+]
+
+
+@pytest.mark.parametrize("port", ["inbound", "submission"])
+def test_unauthenticated_relay_tricks_are_refused(
+    api: Api, mailstack: MailStack, relay: Relay, port: str
+) -> None:
+    domain = api.domain(api.tenant()["id"])
+    api.mailbox(domain["id"], "victim", PASSWORD)
+    name = domain["domain_ascii"]
+    client = mailstack.mx() if port == "inbound" else mailstack.submission()
+    with client:
+        for trick in RELAY_TRICKS:
+            rcpt = trick.format(domain=name)
+            client.rset()
+            code, text = client.mail("spammer@outside.test")
+            assert code == 250, text
+            code, text = client.docmd("RCPT", f"TO:<{rcpt}>")
+            assert 500 <= code < 600, (rcpt, code, text)
+        code, _ = client.docmd("DATA")
+        assert code >= 500  # no valid recipient: nothing can be queued
+        if port == "inbound":
+            # The same session still takes mail for the real mailbox: the refusals above
+            # came from the relay rules, not from a broken connection.
+            client.rset()
+            client.mail("spammer@outside.test")
+            code, text = client.rcpt(f"victim@{name}")
+            assert code == 250, text
+    assert all(b"spammer@outside.test" not in m.data for m in relay.messages)
+    assert all(m.mail_from != "spammer@outside.test" for m in relay.messages)
