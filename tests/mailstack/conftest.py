@@ -40,7 +40,7 @@ def mail_settings(settings: Settings, database: Database, relay: Relay) -> Itera
     if not readiness.ok:
         pytest.skip(f"mail plane not runnable here: {readiness.explain()}")
     state = Path(tempfile.mkdtemp(prefix="mps-", dir="/tmp"))
-    os.chmod(state, 0o755)  # noqa: S103 (postfix, dovecot and vmail traverse it)
+    os.chmod(state, 0o755)
     ports = {
         name: free_port()
         for name in (

@@ -25,7 +25,7 @@ BIN = Path(sys.executable).parent / "mailplane"
 @pytest.fixture
 def platform_env() -> Iterator[dict[str, str]]:
     state = Path(tempfile.mkdtemp(prefix="mpu-", dir="/tmp"))
-    os.chmod(state, 0o755)  # noqa: S103 (postfix, dovecot and vmail traverse it)
+    os.chmod(state, 0o755)
     env = {
         **os.environ,
         "MAILPLANE_ENV": "development",
