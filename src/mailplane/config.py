@@ -92,10 +92,6 @@ class Settings(BaseSettings):
     # Optional: RFC 7662 introspection endpoint for XOAUTH2/OAUTHBEARER logins (section E).
     oauth2_introspection_url: str | None = None
 
-    # Pagination
-    page_size_default: int = 50
-    page_size_max: int = 500
-
     @field_validator("mail_hostname")
     @classmethod
     def _lower(cls, value: str) -> str:
