@@ -9,6 +9,8 @@ from mailplane.audit.service import record
 from mailplane.auth.principals import Principal
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
+from mailplane.dns.automation import validate_dns_settings
+from mailplane.dns.verification import next_check_at
 from mailplane.domains import dkim
 from mailplane.domains.names import to_a_label
 from mailplane.domains.records import DnsRecord, records_for
@@ -84,7 +86,15 @@ def create_domain(
     name = to_a_label(data.domain)
     if name_taken(session, name):
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
-    domain = Domain(tenant_id=tenant.id, name=name, dns_automation=data.dns_automation)
+    dns_settings = validate_dns_settings(data.dns_automation, data.dns_settings or {})
+    domain = Domain(
+        tenant_id=tenant.id,
+        name=name,
+        dns_automation=data.dns_automation,
+        dns_settings=dns_settings,
+        # First periodic check soon, spread so that bulk imports do not arrive at once.
+        next_check_at=next_check_at(settings, "pending", utcnow()),
+    )
     session.add(domain)
     session.flush()
     algorithm = data.dkim_algorithm or settings.dkim_algorithm
@@ -112,6 +122,11 @@ def update_domain(
     if data.dns_automation is not None and data.dns_automation != domain.dns_automation:
         changes["dns_automation"] = data.dns_automation
         domain.dns_automation = data.dns_automation
+        if data.dns_settings is None:
+            domain.dns_settings = validate_dns_settings(domain.dns_automation, {})
+    if data.dns_settings is not None:
+        domain.dns_settings = validate_dns_settings(domain.dns_automation, data.dns_settings)
+        changes["dns_settings"] = sorted(data.dns_settings)  # names only: values may be secret
     if changes:
         session.flush()
         record(
