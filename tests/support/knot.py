@@ -188,9 +188,12 @@ def knot_server() -> Iterator[Knot]:
     subprocess.run(["knotd", "-c", str(root / "knot.conf"), "-d"], check=True)
     pid_file = root / "run" / "knot.pid"
     deadline = time.monotonic() + 10
-    while not pid_file.exists() and time.monotonic() < deadline:
+    while time.monotonic() < deadline:  # the daemon writes its PID file a moment later
+        content = pid_file.read_text().strip() if pid_file.exists() else ""
+        if content.isdigit():
+            break
         time.sleep(0.01)
-    knot = Knot(root=root, port=port, secret=secret, pid=int(pid_file.read_text().strip()))
+    knot = Knot(root=root, port=port, secret=secret, pid=int(content))
     try:
         while True:  # the control socket comes up a moment after the PID file
             try:
