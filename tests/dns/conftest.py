@@ -52,7 +52,9 @@ def knot() -> Iterator[Knot]:
 
 
 @pytest.fixture(scope="session")
-def dns_settings(state_dir: Path, database_url: str | None, knot: Knot, database: Database) -> Settings:
+def dns_settings(
+    state_dir: Path, database_url: str | None, knot: Knot, database: Database
+) -> Settings:
     return make_settings(
         state_dir,
         database_url,

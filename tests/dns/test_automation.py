@@ -29,7 +29,9 @@ def _fresh_zone(knot: Knot, extra: list[dict[str, Any]] = ()) -> str:  # type: i
 
 
 def _keys(api: Api, domain_id: int) -> dict[str, str]:
-    return {k["selector"]: k["status"] for k in api.ok("GET", f"/api/v1/mail/domains/{domain_id}/dkim")}
+    return {
+        k["selector"]: k["status"] for k in api.ok("GET", f"/api/v1/mail/domains/{domain_id}/dkim")
+    }
 
 
 def test_rfc2136_domain_creation_publishes_every_record(
@@ -58,7 +60,10 @@ def test_rfc2136_domain_creation_publishes_every_record(
 
     assert verify(dns_api, domain["id"])["verification_status"] == "verified"
     audit = dns_api.ok("GET", "/api/v1/audit", params={"action": "domain.dns_publish"})
-    assert any(e["object_id"] == domain["id"] and e["details"]["status"] == "published" for e in audit["items"])
+    assert any(
+        e["object_id"] == domain["id"] and e["details"]["status"] == "published"
+        for e in audit["items"]
+    )
 
 
 def test_rotation_publishes_switches_after_verification_and_retires_later(
@@ -74,12 +79,16 @@ def test_rotation_publishes_switches_after_verification_and_retires_later(
     assert verify(dns_api, domain["id"])["verification_status"] == "verified"
 
     rotated = dns_api.ok(
-        "POST", f"/api/v1/mail/domains/{domain['id']}/dkim/rotate", 201, json={"algorithm": "ed25519"}
+        "POST",
+        f"/api/v1/mail/domains/{domain['id']}/dkim/rotate",
+        201,
+        json={"algorithm": "ed25519"},
     )
     key = rotated["key"]
     selector = key["selector"]
     assert selector == f"mp{clock.now:%Y%m}1"
-    assert key["status"] == "pending" and key["algorithm"] == "ed25519"
+    assert key["status"] == "pending"
+    assert key["algorithm"] == "ed25519"
     assert rotated["publication"]["status"] == "published"
     assert rotated["dns_record"]["value"].startswith("v=DKIM1; k=ed25519; p=")
     # Knot serves the new key; the old one is still there.
@@ -88,7 +97,8 @@ def test_rotation_publishes_switches_after_verification_and_retires_later(
     assert _keys(dns_api, domain["id"]) == {"mp1": "active", selector: "pending"}
 
     again = dns_api.post(f"/api/v1/mail/domains/{domain['id']}/dkim/rotate")
-    assert again.status_code == 409 and again.json()["error"] == "rotation_pending"
+    assert again.status_code == 409
+    assert again.json()["error"] == "rotation_pending"
 
     report = verify(dns_api, domain["id"])
     assert report["verification_status"] == "verified"
@@ -104,7 +114,8 @@ def test_rotation_publishes_switches_after_verification_and_retires_later(
         row = session.get(Domain, domain["id"])
         assert row is not None
         signed = sign_message(session, row, message)
-    assert f"s={selector}".encode() in signed and b"a=ed25519-sha256" in signed
+    assert f"s={selector}".encode() in signed
+    assert b"a=ed25519-sha256" in signed
     assert dkim.verify(signed, dnsfunc=_knot_txt(knot))
 
     # Not yet: the retiring key stays published for dkim_retire_after_hours (48).
@@ -133,7 +144,9 @@ def test_manual_rotation_waits_for_the_customer(
     assert report["verification_status"] == "verified"  # the active key still signs
     assert _keys(dns_api, domain["id"])[rotated["key"]["selector"]] == "pending"
 
-    knot.update(domain["domain_ascii"], replace=[(record["name"] + ".", "TXT", [f'"{record["value"]}"'])])
+    knot.update(
+        domain["domain_ascii"], replace=[(record["name"] + ".", "TXT", [f'"{record["value"]}"'])]
+    )
     verify(dns_api, domain["id"])
     assert _keys(dns_api, domain["id"]) == {"mp1": "retiring", rotated["key"]["selector"]: "active"}
 
@@ -148,12 +161,14 @@ def test_rsa_signature_verifies_against_the_served_key(
     dns_api: Api, knot: Knot, tenant: dict[str, Any], database: Database
 ) -> None:
     domain = hosted_domain(dns_api, knot, tenant["id"])
-    message = f"From: a@{domain['domain_ascii']}\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n".encode()
+    sender = f"a@{domain['domain_ascii']}"
+    message = f"From: {sender}\r\nTo: b@example.org\r\nSubject: hi\r\n\r\nbody\r\n".encode()
     with database.session(write=False) as session:
         row = session.get(Domain, domain["id"])
         assert row is not None
         signed = sign_message(session, row, message)
-    assert b"a=rsa-sha256" in signed and b"s=mp1" in signed
+    assert b"a=rsa-sha256" in signed
+    assert b"s=mp1" in signed
     assert dkim.verify(signed, dnsfunc=_knot_txt(knot))
     tampered = signed.replace(b"Subject: hi", b"Subject: HI!")
     assert not dkim.verify(tampered, dnsfunc=_knot_txt(knot))
@@ -179,8 +194,12 @@ def test_bad_dns_settings_are_refused(dns_api: Api, tenant: dict[str, Any]) -> N
     for settings in ({"serverr": "127.0.0.1"}, {"port": 70000}, {"server": "a\r\nb"}):
         response = dns_api.post(
             "/api/v1/mail/domains",
-            json={"domain": f"x{secrets.token_hex(4)}.test", "customer_id": tenant["id"],
-                  "dns_automation": "rfc2136", "dns_settings": settings},
+            json={
+                "domain": f"x{secrets.token_hex(4)}.test",
+                "customer_id": tenant["id"],
+                "dns_automation": "rfc2136",
+                "dns_settings": settings,
+            },
         )
         assert response.status_code == 422, response.text
         assert response.json()["error"] == "invalid_dns_settings"

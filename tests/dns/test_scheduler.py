@@ -21,7 +21,6 @@ from mailplane.dns.resolver import DnsClient
 from mailplane.dns.verification import next_state, verify
 from mailplane.domains.records import DnsRecord
 from mailplane.models import Domain
-from tests.dns.conftest import Clock
 from tests.dns.helpers import hosted_domain
 from tests.support.api import Api
 from tests.support.knot import Knot
@@ -46,12 +45,14 @@ def test_periodic_check_takes_due_domains_and_spreads_the_next(
 
     assert checked >= 2
     good_row, broken_row = _row(database, good["id"]), _row(database, broken["id"])
-    assert good_row.verification_status == "verified" and good_row.last_checked_at == now
+    assert good_row.verification_status == "verified"
+    assert good_row.last_checked_at == now
     assert broken_row.verification_status == "pending"
     assert broken_row.last_check_report is not None
     assert broken_row.last_check_report["outcome"] == "broken"
     # verified: every 6 h +-20 %; not verified: every 30 min +-20 %
-    assert good_row.next_check_at is not None and broken_row.next_check_at is not None
+    assert good_row.next_check_at is not None
+    assert broken_row.next_check_at is not None
     assert timedelta(hours=4.8) <= good_row.next_check_at - now <= timedelta(hours=7.2)
     assert timedelta(minutes=24) <= broken_row.next_check_at - now <= timedelta(minutes=36)
     # Nothing is due any more at that instant: a second run checks nothing.
@@ -64,7 +65,8 @@ def test_next_checks_are_spread_by_jitter(dns_settings: Settings) -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
     times = {next_check_at(dns_settings, "verified", now) for _ in range(50)}
     assert len(times) > 40
-    assert min(times) >= now + timedelta(hours=4.8) and max(times) <= now + timedelta(hours=7.2)
+    assert min(times) >= now + timedelta(hours=4.8)
+    assert max(times) <= now + timedelta(hours=7.2)
 
 
 def test_a_dns_outage_changes_nothing(
@@ -76,11 +78,15 @@ def test_a_dns_outage_changes_nothing(
     with database.transaction() as session:
         row = session.get(Domain, domain["id"])
         assert row is not None
-        report = verify(session, dns_settings, row, datetime.now(UTC) + timedelta(days=10), dns=dead)
+        report = verify(
+            session, dns_settings, row, datetime.now(UTC) + timedelta(days=10), dns=dead
+        )
         assert report.outcome == "inconclusive"
-        assert row.verification_status == "verified" and row.failing_since is None
+        assert row.verification_status == "verified"
+        assert row.failing_since is None
     spf = next(c for c in report.checks if c.check == "spf")
-    assert spf.temporary and "not a problem with your records" in spf.hint
+    assert spf.temporary
+    assert "not a problem with your records" in spf.hint
 
 
 def test_state_machine() -> None:
@@ -89,11 +95,15 @@ def test_state_machine() -> None:
     assert next_state("pending", "ok", None, now, grace).state == "verified"
     assert next_state("pending", "broken", None, now, grace).state == "pending"
     failing = next_state("verified", "broken", None, now, grace)
-    assert failing.state == "failing" and failing.failing_since == now
-    assert next_state("failing", "broken", now, now + grace - timedelta(seconds=1), grace).state == "failing"
+    assert failing.state == "failing"
+    assert failing.failing_since == now
+    assert (
+        next_state("failing", "broken", now, now + grace - timedelta(seconds=1), grace).state
+        == "failing"
+    )
     assert next_state("failing", "broken", now, now + grace, grace).state == "sending_disabled"
     assert next_state("failing", "inconclusive", now, now + 2 * grace, grace).state == "failing"
-    assert next_state("sending_disabled", "ok", now, now, grace) .state == "verified"
+    assert next_state("sending_disabled", "ok", now, now, grace).state == "verified"
     assert next_state("sending_disabled", "ok", now, now, grace).failing_since is None
 
 
@@ -177,13 +187,23 @@ def test_cli_verify(
     if dns_settings.database_url:
         env["MAILPLANE_DATABASE_URL"] = dns_settings.database_url
     mailplane = str(Path(sys.executable).parent / "mailplane")
-    ok = subprocess.run([mailplane, "dns", "verify", good["domain"]], env=env, capture_output=True, text=True)
+    ok = subprocess.run(
+        [mailplane, "dns", "verify", good["domain"]], env=env, capture_output=True, text=True
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.splitlines()[0] == f"{good['domain_ascii']}\tverified\tok"
-    bad = subprocess.run([mailplane, "dns", "verify", broken["domain"]], env=env, capture_output=True, text=True)
+    bad = subprocess.run(
+        [mailplane, "dns", "verify", broken["domain"]], env=env, capture_output=True, text=True
+    )
     assert bad.returncode == 1
     assert f"error   MX {broken['domain_ascii']}: Publish MX records" in bad.stdout
-    missing = subprocess.run([mailplane, "dns", "verify", "nope.test"], env=env, capture_output=True, text=True)
-    assert missing.returncode == 1 and "not hosted here: nope.test" in missing.stderr
+    missing = subprocess.run(
+        [mailplane, "dns", "verify", "nope.test"], env=env, capture_output=True, text=True
+    )
+    assert missing.returncode == 1
+    assert "not hosted here: nope.test" in missing.stderr
     with database.session(write=False) as session:
-        assert session.scalar(select(Domain.verification_status).where(Domain.id == good["id"])) == "verified"
+        assert (
+            session.scalar(select(Domain.verification_status).where(Domain.id == good["id"]))
+            == "verified"
+        )

@@ -32,7 +32,6 @@ ZONE_RECORDS = {
     "bad-macro": "v=spf1 exists:%{{x}}.{z} -all",
     "bad-cidr": "v=spf1 ip4:198.51.100.1/33 -all",
     "upper": "V=SPF1 IP4:198.51.100.1 -ALL",
-    "two-a": "v=spf1 -all",
 }
 
 CASES = [
@@ -108,9 +107,11 @@ def test_lookup_limit_counts_every_dns_term(knot: Knot, spf_zone: str) -> None:
     evaluator = SpfEvaluator(DnsClient(["127.0.0.1"], knot.port, 2.0))
     outcome = evaluator.check_host("192.0.2.1", f"loop.{spf_zone}", "a@b.test", "h.test")
     assert outcome.result == "permerror"
-    assert outcome.lookups == 11 and "more than 10 DNS lookups" in outcome.reason
+    assert outcome.lookups == 11
+    assert "more than 10 DNS lookups" in outcome.reason
     void = evaluator.check_host("192.0.2.1", f"void.{spf_zone}", "a@b.test", "h.test")
-    assert void.void_lookups == 3 and "void lookup limit" in void.reason
+    assert void.void_lookups == 3
+    assert "void lookup limit" in void.reason
 
 
 def test_dns_outage_is_temperror() -> None:

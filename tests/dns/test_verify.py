@@ -46,7 +46,9 @@ def test_correct_records_verify_and_allow_sending(
     )
     with database.session(write=False) as session:
         events = session.scalars(
-            select(Event).where(Event.object_id == domain["id"], Event.type == "domain.verification_changed")
+            select(Event).where(
+                Event.object_id == domain["id"], Event.type == "domain.verification_changed"
+            )
         ).all()
     assert [(e.payload["from"], e.payload["to"]) for e in events] == [("pending", "verified")]
 
@@ -64,31 +66,34 @@ def test_nothing_published_stays_pending_with_hints(
     assert report["can_send"] is False
     mx, spf, dkim = (check_of(report, k) for k in ("mx", "spf", "dkim"))
     assert mx["status"] == spf["status"] == dkim["status"] == "error"
-    assert mx["found"] is None and mx["hint"].startswith(f"Publish MX records for {name}")
+    assert mx["found"] is None
+    assert mx["hint"].startswith(f"Publish MX records for {name}")
     assert spf["hint"] == f"Publish a TXT record at {name}: v=spf1 mx include:{SPF_INCLUDE} -all"
-    assert dkim["hint"].startswith(f"Publish a TXT record at mp1._domainkey.{name}: v=DKIM1; k=rsa; p=")
+    assert dkim["hint"].startswith(
+        f"Publish a TXT record at mp1._domainkey.{name}: v=DKIM1; k=rsa; p="
+    )
     dmarc = check_of(report, "dmarc")
-    assert dmarc["status"] == "warning" and "No DMARC policy" in dmarc["hint"]
+    assert dmarc["status"] == "warning"
+    assert "No DMARC policy" in dmarc["hint"]
     assert check_of(report, "autoconfig")["status"] == "warning"
 
 
 def test_wrong_dkim_key_is_named(dns_api: Api, knot: Knot, tenant: dict[str, Any]) -> None:
     other = dns_api.domain(tenant["id"])  # its key is a valid key, just not this domain's
     other_key = next(r["value"] for r in other["dns_records"] if "._domainkey." in r["name"])
-    name_holder: dict[str, str] = {}
     domain = dns_api.domain(tenant["id"])
     name = domain["domain_ascii"]
-    name_holder["dkim"] = f"mp1._domainkey.{name}"
+    dkim_name = f"mp1._domainkey.{name}"
     records = [
-        {**r, "value": other_key} if r["name"] == name_holder["dkim"] else r
-        for r in domain["dns_records"]
+        {**r, "value": other_key} if r["name"] == dkim_name else r for r in domain["dns_records"]
     ]
     knot.add_zone(name, records)
 
     report = verify(dns_api, domain["id"])
 
     dkim = check_of(report, "dkim")
-    assert dkim["status"] == "error" and dkim["decisive"]
+    assert dkim["status"] == "error"
+    assert dkim["decisive"]
     assert dkim["found"] == other_key
     assert "is not the key mailplane signs with" in dkim["hint"]
     assert report["verification_status"] == "pending"
@@ -102,18 +107,27 @@ def test_spf_without_the_platform_is_an_error(
     name = domain["domain_ascii"]
     own_only = "v=spf1 ip4:203.0.113.5 -all"
     knot.add_zone(
-        name, [{**r, "value": own_only} if r["value"].startswith("v=spf1") else r for r in domain["dns_records"]]
+        name,
+        [
+            {**r, "value": own_only} if r["value"].startswith("v=spf1") else r
+            for r in domain["dns_records"]
+        ],
     )
 
     spf = check_of(verify(dns_api, domain["id"]), "spf")
 
     assert spf["status"] == "error"
     assert spf["found"] == own_only
-    assert "does not authorize this platform's sending address 192.0.2.10 (result: fail)" in spf["hint"]
+    assert (
+        "does not authorize this platform's sending address 192.0.2.10 (result: fail)"
+        in spf["hint"]
+    )
     assert f"Add 'include:{SPF_INCLUDE}'" in spf["hint"]
 
 
-def _with_spf(domain: dict[str, Any], spf: str, extra: list[dict[str, Any]] = ()) -> list[dict[str, Any]]:  # type: ignore[assignment]
+def _with_spf(
+    domain: dict[str, Any], spf: str, extra: list[dict[str, Any]] = ()
+) -> list[dict[str, Any]]:  # type: ignore[assignment]
     records = [r for r in domain["dns_records"] if not r["value"].startswith("v=spf1")]
     return [*records, {"type": "TXT", "name": domain["domain_ascii"], "value": spf}, *extra]
 
@@ -123,7 +137,11 @@ def test_spf_over_the_lookup_limit(dns_api: Api, knot: Knot, tenant: dict[str, A
     name = domain["domain_ascii"]
     # Ten includes that do not match, then the platform's: the 11th lookup is one too many.
     fillers = [{"type": "TXT", "name": f"s{i}.{name}", "value": "v=spf1 -all"} for i in range(10)]
-    spf = "v=spf1 " + " ".join(f"include:s{i}.{name}" for i in range(10)) + f" include:{SPF_INCLUDE} -all"
+    spf = (
+        "v=spf1 "
+        + " ".join(f"include:s{i}.{name}" for i in range(10))
+        + f" include:{SPF_INCLUDE} -all"
+    )
     knot.add_zone(name, _with_spf(domain, spf, fillers))
 
     report = verify(dns_api, domain["id"])
@@ -137,7 +155,10 @@ def test_spf_over_the_lookup_limit(dns_api: Api, knot: Knot, tenant: dict[str, A
 
 def test_spf_syntax_errors_are_reported(dns_api: Api, knot: Knot, tenant: dict[str, Any]) -> None:
     for spf, message in [
-        (f"v=spf1 ipv4:192.0.2.10 include:{SPF_INCLUDE} -all", "unknown mechanism or malformed term 'ipv4:192.0.2.10'"),
+        (
+            f"v=spf1 ipv4:192.0.2.10 include:{SPF_INCLUDE} -all",
+            "unknown mechanism or malformed term 'ipv4:192.0.2.10'",
+        ),
         (f"v=spf1 include {SPF_INCLUDE} -all", "'include' needs a domain"),
         ("v=spf1 ip4:192.0.2.300 -all", "'ip4:192.0.2.300' is not a valid address"),
         (f"v=spf1 include:{SPF_INCLUDE} redirect=a.test redirect=b.test", "appears more than once"),
@@ -146,7 +167,8 @@ def test_spf_syntax_errors_are_reported(dns_api: Api, knot: Knot, tenant: dict[s
         knot.add_zone(domain["domain_ascii"], _with_spf(domain, spf))
         check = check_of(verify(dns_api, domain["id"]), "spf")
         assert check["status"] == "error", spf
-        assert "is invalid" in check["hint"] and message in check["hint"], check["hint"]
+        assert "is invalid" in check["hint"], check["hint"]
+        assert message in check["hint"], check["hint"]
 
 
 def test_two_spf_records_are_invalid(dns_api: Api, knot: Knot, tenant: dict[str, Any]) -> None:
@@ -154,7 +176,8 @@ def test_two_spf_records_are_invalid(dns_api: Api, knot: Knot, tenant: dict[str,
     second = {"type": "TXT", "name": domain["domain_ascii"], "value": "v=spf1 -all"}
     knot.add_zone(domain["domain_ascii"], [*domain["dns_records"], second])
     check = check_of(verify(dns_api, domain["id"]), "spf")
-    assert check["status"] == "error" and "more than one SPF record" in check["hint"]
+    assert check["status"] == "error"
+    assert "more than one SPF record" in check["hint"]
 
 
 def test_missing_dmarc_is_only_a_warning(dns_api: Api, knot: Knot, tenant: dict[str, Any]) -> None:
@@ -164,7 +187,8 @@ def test_missing_dmarc_is_only_a_warning(dns_api: Api, knot: Knot, tenant: dict[
     report = verify(dns_api, domain["id"])
     assert report["verification_status"] == "verified"
     dmarc = check_of(report, "dmarc")
-    assert dmarc["status"] == "warning" and not dmarc["decisive"]
+    assert dmarc["status"] == "warning"
+    assert not dmarc["decisive"]
     assert dmarc["hint"].endswith(f"Publish a TXT record at _dmarc.{name}: {dmarc['expected']}")
 
 
@@ -196,19 +220,28 @@ def test_a_broken_domain_fails_then_stops_sending_then_recovers(
     clock.now += timedelta(hours=1)
     report = verify(dns_api, domain["id"])
     assert report["verification_status"] == "verified"
-    assert report["failing_since"] is None and report["can_send"] is True
+    assert report["failing_since"] is None
+    assert report["can_send"] is True
 
     audit = dns_api.ok(
         "GET", "/api/v1/audit", params={"action": "domain.verification_changed", "limit": 500}
     )
-    steps = [(e["details"]["from"], e["details"]["to"]) for e in audit["items"] if e["object_id"] == domain["id"]]
+    steps = [
+        (e["details"]["from"], e["details"]["to"])
+        for e in audit["items"]
+        if e["object_id"] == domain["id"]
+    ]
     assert steps == [
         ("pending", "verified"),
         ("verified", "failing"),
         ("failing", "sending_disabled"),
         ("sending_disabled", "verified"),
     ]
-    failing = next(e for e in audit["items"] if e["object_id"] == domain["id"] and e["details"]["to"] == "failing")
+    failing = next(
+        e
+        for e in audit["items"]
+        if e["object_id"] == domain["id"] and e["details"]["to"] == "failing"
+    )
     assert failing["details"]["failed_checks"] == ["dkim"]
 
 
@@ -216,7 +249,9 @@ def _quoted(value: str) -> str:
     return " ".join(f'"{value[i : i + 255]}"' for i in range(0, len(value), 255))
 
 
-def test_another_tenants_domain_is_not_found(dns_api: Api, knot: Knot, tenant: dict[str, Any]) -> None:
+def test_another_tenants_domain_is_not_found(
+    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+) -> None:
     domain = hosted_domain(dns_api, knot, tenant["id"])
     outsider = dns_api.tenant_admin(dns_api.tenant()["id"])
     response = outsider.post(f"/api/v1/mail/domains/{domain['id']}/verify")

@@ -128,7 +128,9 @@ class Knot:
 
     def query(self, name: str, rtype: str) -> list[str]:
         """What Knot serves, as presentation text (TXT strings joined)."""
-        response = dns.query.udp(dns.message.make_query(name, rtype), "127.0.0.1", port=self.port, timeout=5)
+        response = dns.query.udp(
+            dns.message.make_query(name, rtype), "127.0.0.1", port=self.port, timeout=5
+        )
         values = []
         for rrset in response.answer:
             for item in rrset:
