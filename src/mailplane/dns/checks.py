@@ -9,6 +9,7 @@ DMARC, autoconfig, autodiscover and SRV only warn.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
@@ -19,6 +20,10 @@ from mailplane.domains import dkim
 from mailplane.domains.records import DnsRecord, spf_value
 
 Status = Literal["ok", "warning", "error"]
+
+# Shared by every verification in the process. Its tasks never wait on each other, so
+# callers from other pools (the scheduler's) cannot deadlock on it.
+_CHECKS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns-check")
 Outcome = Literal["ok", "broken", "inconclusive"]
 
 
@@ -367,11 +372,16 @@ def run_checks(
     dmarc_expected = next(
         (r.value for r in expected if r.name == f"_dmarc.{domain}"), "v=DMARC1; p=quarantine"
     )
-    checks = check_mx(dns, domain, settings) + check_spf(dns, domain, settings)
-    dkim_checks, ready = check_dkim(dns, domain, keys)
-    checks += dkim_checks
-    checks += check_dmarc(dns, domain, dmarc_expected)
-    checks += check_client_records(dns, domain, settings, expected)
+    dns = dns.memoized()
+    # The checks are independent: ask their questions at the same time (the time for one
+    # domain is then about that of its longest chain: SPF's includes).
+    mx = _CHECKS.submit(check_mx, dns, domain, settings)
+    spf = _CHECKS.submit(check_spf, dns, domain, settings)
+    dkim_future = _CHECKS.submit(check_dkim, dns, domain, keys)
+    dmarc = _CHECKS.submit(check_dmarc, dns, domain, dmarc_expected)
+    client = _CHECKS.submit(check_client_records, dns, domain, settings, expected)
+    dkim_checks, ready = dkim_future.result()
+    checks = mx.result() + spf.result() + dkim_checks + dmarc.result() + client.result()
     return Report(
         domain=domain, outcome=outcome_of(checks), checks=checks, dkim_ready_selector=ready
     )

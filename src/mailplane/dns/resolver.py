@@ -58,12 +58,29 @@ class DnsClient:
         self._resolver.lifetime = timeout
         # Verification must see what the world sees now, not what we saw an hour ago.
         self._resolver.cache = None
+        self._memo: dict[tuple[str, str], list[object]] | None = None
+
+    def memoized(self) -> DnsClient:
+        """A client sharing this one's resolver that remembers answers for its lifetime:
+        one verification asks some questions several times (SPF once per sending IP)."""
+        client = DnsClient.__new__(DnsClient)
+        client._resolver = self._resolver
+        client._memo = {}
+        return client
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DnsClient:
         return cls(settings.dns_resolvers, settings.dns_port, settings.dns_timeout_seconds)
 
     def _rrset(self, name: str, rdtype: str) -> list[object]:
+        if self._memo is None:
+            return self._ask(name, rdtype)
+        key = (name.lower().rstrip("."), rdtype)
+        if key not in self._memo:
+            self._memo[key] = self._ask(name, rdtype)
+        return self._memo[key]
+
+    def _ask(self, name: str, rdtype: str) -> list[object]:
         try:
             answer = self._resolver.resolve(name, rdtype, search=False, raise_on_no_answer=False)
         except (dns.resolver.NXDOMAIN, dns.resolver.YXDOMAIN):

@@ -53,12 +53,17 @@ def claim_due(
 
 
 def _store(
-    settings: Settings, database: Database, snap: DomainSnapshot, report: Report, now: datetime
+    settings: Settings,
+    database: Database,
+    results: list[tuple[DomainSnapshot, Report]],
+    now: datetime,
 ) -> None:
+    """One short transaction per batch: SQLite has one writer, so fewer commits go further."""
     with database.transaction() as session:
-        domain = session.get(Domain, snap.id)
-        if domain is not None:  # deleted while we were asking DNS
-            apply_report(session, settings, domain, report, now)
+        for snap, report in results:
+            domain = session.get(Domain, snap.id)
+            if domain is not None:  # deleted while we were asking DNS
+                apply_report(session, settings, domain, report, now)
 
 
 def verify_now(
@@ -82,7 +87,7 @@ def verify_now(
     results = []
     with ThreadPoolExecutor(max_workers=settings.verification_concurrency) as pool:
         for snap, report in pool.map(lambda s: (s, check(dns, settings, s)), snaps):
-            _store(settings, database, snap, report, now)
+            _store(settings, database, [(snap, report)], now)
             with database.session(write=False) as session:
                 domain = session.get(Domain, snap.id)
                 results.append(
@@ -111,10 +116,9 @@ def run_pending(
             )
             if not batch:
                 break
-            reports = pool.map(lambda s: (s, check(dns, settings, s)), batch)
-            for snap, report in reports:
-                _store(settings, database, snap, report, now)
-                done += 1
+            results = list(pool.map(lambda s: (s, check(dns, settings, s)), batch))
+            _store(settings, database, results, now)
+            done += len(results)
     done_keys = retire_due_keys(settings, database, now)
     if done or done_keys:
         log.info("dns: checked %d domains, retired %d DKIM keys", done, done_keys)
