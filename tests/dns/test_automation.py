@@ -217,3 +217,15 @@ def _knot_txt(knot: Knot):  # type: ignore[no-untyped-def]
         return None
 
     return lookup
+
+
+def test_only_operators_set_dns_settings(dns_api: Api, tenant: dict[str, Any]) -> None:
+    admin = dns_api.tenant_admin(tenant["id"])
+    body = {
+        "domain": f"t{secrets.token_hex(4)}.test",
+        "dns_automation": "rfc2136",
+        "dns_settings": {"server": "10.0.0.1"},
+    }
+    response = admin.post("/api/v1/mail/domains", json=body)
+    assert response.status_code == 403
+    assert response.json()["error"] == "platform_only"

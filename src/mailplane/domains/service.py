@@ -15,7 +15,7 @@ from mailplane.domains import dkim
 from mailplane.domains.names import to_a_label
 from mailplane.domains.records import DnsRecord, records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
-from mailplane.errors import Conflict, InvalidInput, NotFound
+from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
 
 
@@ -79,6 +79,17 @@ def add_dkim_key(
     return key
 
 
+def _require_platform_for_dns_settings(principal: Principal) -> None:
+    """Per-domain DNS servers and credentials are the operator's: a tenant that could name
+    the server would make the platform open TCP connections wherever it likes (SSRF)."""
+    if not principal.is_platform:
+        raise Forbidden(
+            "only platform operators may set dns_settings; tenants use the platform's DNS "
+            "automation settings",
+            code="platform_only",
+        )
+
+
 def create_domain(
     session: Session, principal: Principal, settings: Settings, data: DomainCreate
 ) -> Domain:
@@ -86,6 +97,8 @@ def create_domain(
     name = to_a_label(data.domain)
     if name_taken(session, name):
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    if data.dns_settings:
+        _require_platform_for_dns_settings(principal)
     dns_settings = validate_dns_settings(data.dns_automation, data.dns_settings or {})
     domain = Domain(
         tenant_id=tenant.id,
@@ -125,6 +138,7 @@ def update_domain(
         if data.dns_settings is None:
             domain.dns_settings = validate_dns_settings(domain.dns_automation, {})
     if data.dns_settings is not None:
+        _require_platform_for_dns_settings(principal)
         domain.dns_settings = validate_dns_settings(domain.dns_automation, data.dns_settings)
         changes["dns_settings"] = sorted(data.dns_settings)  # names only: values may be secret
     if changes:
