@@ -8,6 +8,7 @@ DMARC, autoconfig, autodiscover and SRV only warn.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -211,6 +212,10 @@ def _check_one_key(dns: DnsClient, domain: str, key: KeyLike) -> Check:
     return check
 
 
+def _key_checks(dns: DnsClient, domain: str, key: KeyLike) -> list[Check]:
+    return [_check_one_key(dns, domain, key)]
+
+
 def check_dkim(dns: DnsClient, domain: str, keys: list[KeyLike]) -> tuple[list[Check], str | None]:
     """Checks the active key and any pending ones; returns the pending selector that is ready.
 
@@ -241,7 +246,7 @@ def check_dkim(dns: DnsClient, domain: str, keys: list[KeyLike]) -> tuple[list[C
             "",
             details={"selector": key.selector, "key_status": key.status},
         )
-        results.append((key, _guard(lambda k=key: [_check_one_key(dns, domain, k)], fallback)[0]))  # type: ignore[misc]
+        results.append((key, _guard(functools.partial(_key_checks, dns, domain, key), fallback)[0]))
     ready = [k for k, c in results if k.status == "pending" and c.status == "ok"]
     signer = ready[-1] if ready else next((k for k, _ in results if k.status == "active"), None)
     for key, check in results:
