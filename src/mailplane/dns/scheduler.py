@@ -47,9 +47,14 @@ def claim_due(
         if not settings.is_sqlite:
             query = query.with_for_update(skip_locked=True)
         domains = list(session.scalars(query))
+        keys: dict[int, list[DkimKey]] = {d.id: [] for d in domains}
+        if domains:
+            query_keys = select(DkimKey).where(DkimKey.domain_id.in_(keys)).order_by(DkimKey.id)
+            for key in session.scalars(query_keys):
+                keys[key.domain_id].append(key)
         for domain in domains:
             domain.next_check_at = now + CLAIM_LEASE
-        return [snapshot(session, settings, d) for d in domains]
+        return [snapshot(session, settings, d, keys[d.id]) for d in domains]
 
 
 def _store(

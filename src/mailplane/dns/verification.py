@@ -78,10 +78,15 @@ class DomainSnapshot:
     expected: list[DnsRecord]
 
 
-def snapshot(session: Session, settings: Settings, domain: Domain) -> DomainSnapshot:
-    keys = list(
-        session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id).order_by(DkimKey.id))
-    )
+def snapshot(
+    session: Session, settings: Settings, domain: Domain, keys: list[DkimKey] | None = None
+) -> DomainSnapshot:
+    if keys is None:
+        keys = list(
+            session.scalars(
+                select(DkimKey).where(DkimKey.domain_id == domain.id).order_by(DkimKey.id)
+            )
+        )
     return DomainSnapshot(
         id=domain.id,
         name=domain.name,
