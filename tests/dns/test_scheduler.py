@@ -207,3 +207,16 @@ def test_cli_verify(
             session.scalar(select(Domain.verification_status).where(Domain.id == good["id"]))
             == "verified"
         )
+
+
+def test_run_forever_stops_when_told(dns_settings: Settings, database: Database) -> None:
+    import threading
+
+    stop = threading.Event()
+    worker = threading.Thread(
+        target=scheduler.run_forever, args=(dns_settings, database, stop, 0.05), daemon=True
+    )
+    worker.start()
+    stop.set()
+    worker.join(timeout=30)
+    assert not worker.is_alive()

@@ -21,6 +21,9 @@ def test_correct_records_verify_and_allow_sending(
     domain = hosted_domain(dns_api, knot, tenant["id"])
     assert domain["verification_status"] == "pending"
     assert domain["can_send"] is False
+    never = dns_api.ok("GET", f"/api/v1/mail/domains/{domain['id']}/verification")
+    assert never["outcome"] is None
+    assert never["checks"] == []
 
     report = verify(dns_api, domain["id"])
 
@@ -37,6 +40,10 @@ def test_correct_records_verify_and_allow_sending(
     assert spf["found"] == f"v=spf1 mx include:{SPF_INCLUDE} -all"
     assert {v["result"] for v in spf["details"].values()} == {"pass"}
 
+    last = dns_api.ok("GET", f"/api/v1/mail/domains/{domain['id']}/verification")
+    assert last["outcome"] == "ok"
+    assert last["checks"] == report["checks"]
+    assert last["last_checked_at"] == report["last_checked_at"]
     shown = dns_api.ok("GET", f"/api/v1/mail/domains/{domain['id']}")
     assert shown["verification_status"] == "verified"
     assert shown["can_send"] is True

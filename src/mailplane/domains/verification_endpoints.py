@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Request, status
 
-from mailplane.api.deps import SessionDep, SettingsDep, WriterDep
+from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.responses import ERRORS
 from mailplane.dns import service as dns_service
 from mailplane.dns.resolver import DnsClient
@@ -54,12 +54,34 @@ def verify_domain(
     return {
         "domain_id": domain.id,
         "domain": domain.name,
+        "last_checked_at": domain.last_checked_at,
         "outcome": report.outcome,
         "verification_status": domain.verification_status,
         "failing_since": domain.failing_since,
         "verified_at": domain.verified_at,
         "can_send": can_send(domain),
         "checks": report.as_dict()["checks"],
+    }
+
+
+@router.get("/domains/{domain_id}/verification", response_model=VerificationOut)
+def last_verification(
+    session: SessionDep, principal: PrincipalDep, domain_id: int
+) -> dict[str, Any]:
+    """The state and the report of the last check (by the endpoint or the periodic run),
+    without asking DNS. Before the first check, `outcome` is null and `checks` empty."""
+    domain = get_domain(session, principal, domain_id)
+    report = domain.last_check_report or {}
+    return {
+        "domain_id": domain.id,
+        "domain": domain.name,
+        "outcome": report.get("outcome"),
+        "verification_status": domain.verification_status,
+        "failing_since": domain.failing_since,
+        "verified_at": domain.verified_at,
+        "last_checked_at": domain.last_checked_at,
+        "can_send": can_send(domain),
+        "checks": report.get("checks", []),
     }
 
 

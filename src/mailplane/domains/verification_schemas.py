@@ -24,8 +24,12 @@ class CheckOut(ResponseModel):
 class VerificationOut(ResponseModel):
     domain_id: int
     domain: str
-    outcome: Literal["ok", "broken", "inconclusive"]
+    outcome: Literal["ok", "broken", "inconclusive"] | None = Field(
+        description="ok: verified records; broken: a decisive check failed; inconclusive: DNS "
+        "could not be asked (the state did not change); null: never checked"
+    )
     verification_status: str
+    last_checked_at: datetime | None
     failing_since: datetime | None
     verified_at: datetime | None
     can_send: bool
