@@ -229,3 +229,26 @@ def test_only_operators_set_dns_settings(dns_api: Api, tenant: dict[str, Any]) -
     response = admin.post("/api/v1/mail/domains", json=body)
     assert response.status_code == 403
     assert response.json()["error"] == "platform_only"
+
+
+def test_deleting_an_automated_domain_removes_exactly_its_records(
+    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+) -> None:
+    name = _fresh_zone(knot, [{"type": "TXT", "name": "{name}", "value": "site-verification=k"}])
+    domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136")
+    assert knot.query(name, "MX") == ["10 mail.mailplane.test."]
+    # The customer adds a record of their own beside ours.
+    knot.update(name, replace=[(f"_dmarc.{name}.", "TXT", ['"v=DMARC1; p=reject"'])])
+
+    dns_api.ok("DELETE", f"/api/v1/mail/domains/{domain['id']}", 204)
+
+    assert knot.query(name, "MX") == []
+    assert knot.query(f"mp1._domainkey.{name}", "TXT") == []
+    assert knot.query(f"autoconfig.{name}", "CNAME") == []
+    assert knot.query(name, "TXT") == ["site-verification=k"]
+    assert knot.query(f"_dmarc.{name}", "TXT") == ["v=DMARC1; p=reject"]  # theirs, not ours
+    audit = dns_api.ok("GET", "/api/v1/audit", params={"action": "domain.dns_publish"})
+    assert any(
+        e["object_id"] == domain["id"] and e["details"]["status"] == "removed"
+        for e in audit["items"]
+    )

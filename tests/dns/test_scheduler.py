@@ -165,6 +165,9 @@ def test_lexicon_adapter_shape() -> None:
         ("delete", "old.example.net"),
         ("create", ("MX", "ex.test", "mail.p.test.")),
     ]
+    ops.calls.clear()
+    publisher.remove([DnsRecord("TXT", "ex.test", "v=spf1 mx -all", "spf")])
+    assert ops.calls == [("delete", "v=spf1 mx -all")]
 
 
 def test_cli_verify(

@@ -172,9 +172,11 @@ class Rfc2136Publisher:
         self._send(update)
 
     def remove(self, records: list[DnsRecord]) -> None:
+        """Delete exactly the records mailplane published (RFC 2136 section 2.5.4): a
+        record the customer changed since, or added beside ours, stays."""
         update = self._update()
-        for name, rtype in _groups(records):
-            update.delete(self._relative(name), rtype)
+        for record in records:
+            update.delete(self._relative(record.name), record.type, rdata_text(record))
         self._send(update)
 
 
@@ -245,8 +247,10 @@ class LexiconPublisher:
     def remove(self, records: list[DnsRecord]) -> None:
         try:
             with self.operations(self.config) as ops:
-                for name, rtype in _groups(records):
-                    ops.delete_record(rtype=rtype, name=name)
+                for record in records:
+                    ops.delete_record(
+                        rtype=record.type, name=record.name, content=self._content(record)
+                    )
         except Exception as exc:
             raise PublicationError(f"dns-lexicon ({self.config['provider_name']}): {exc}") from exc
 

@@ -98,6 +98,13 @@ def publish_records(settings: Settings, domain: Domain, records: list[DnsRecord]
     )
 
 
+def remove_records(settings: Settings, domain: Domain, records: list[DnsRecord]) -> Publication:
+    """Network: call after commit. Deletes exactly the records mailplane published."""
+    return automation.remove(
+        settings, domain.dns_automation, domain.name, domain.dns_settings or {}, records
+    )
+
+
 def audit_publication(
     session: Session, principal: Principal, domain: Domain, publication: Publication
 ) -> None:

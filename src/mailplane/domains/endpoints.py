@@ -123,9 +123,18 @@ def unsuspend_domain(session: SessionDep, principal: WriterDep, domain_id: int) 
 
 
 @router.delete("/domains/{domain_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_domain(session: SessionDep, principal: WriterDep, domain_id: int) -> Response:
-    """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys."""
+def delete_domain(
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: int
+) -> Response:
+    """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys. With DNS
+    automation, the records mailplane published are deleted too (exactly those values)."""
+    domain = service.get_domain(session, principal, domain_id)
+    records = records_for(domain, service.dkim_keys(session, domain), settings)
     service.delete_domain(session, principal, domain_id)
+    if domain.dns_automation != "manual":
+        session.commit()
+        result = dns_service.remove_records(settings, domain, records)
+        dns_service.audit_publication(session, principal, domain, result)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
