@@ -30,6 +30,8 @@ sys.path.insert(0, str(ROOT))
 
 import dns.message  # noqa: E402
 import dns.query  # noqa: E402
+from sqlalchemy import func, select  # noqa: E402
+from tests.support.knot import Knot, knot_server, rdata  # noqa: E402
 
 from mailplane import migrations  # noqa: E402
 from mailplane.config import Settings  # noqa: E402
@@ -40,10 +42,18 @@ from mailplane.dns.verification import check, snapshot  # noqa: E402
 from mailplane.domains import dkim  # noqa: E402
 from mailplane.domains.records import records_for  # noqa: E402
 from mailplane.models import DkimKey, Domain, Tenant  # noqa: E402
-from tests.support.knot import Knot, knot_server, rdata  # noqa: E402
 
 ZONE = "bench.test"
 PLATFORM = "mailplane.test"
+PLATFORM_RECORDS = [
+    {"type": "A", "name": f"mail.{PLATFORM}", "value": "192.0.2.10"},
+    {"type": "AAAA", "name": f"mail.{PLATFORM}", "value": "2001:db8::10"},
+    {
+        "type": "TXT",
+        "name": f"_spf.{PLATFORM}",
+        "value": "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all",
+    },
+]
 
 
 def settings_for(state_dir: Path, knot: Knot) -> Settings:
@@ -134,8 +144,37 @@ def reference_run(port: int, names: list[str], concurrency: int) -> float:
     return len(names) / (time.perf_counter() - started)
 
 
+def single_domain_ms(settings: Settings, database: Database, name: str) -> float:
+    client = DnsClient.from_settings(settings)
+    with database.session(write=False) as session:
+        domain = session.scalars(select(Domain).where(Domain.name == name)).one()
+        snap = snapshot(session, settings, domain)
+    timings = []
+    for _ in range(20):
+        started = time.perf_counter()
+        report = check(client, settings, snap)
+        timings.append((time.perf_counter() - started) * 1000)
+    assert report.outcome == "ok", report.as_dict()
+    return statistics.median(timings)
+
+
+def mailplane_run(settings: Settings, database: Database, count: int, concurrency: int) -> float:
+    now = datetime.now(UTC) + timedelta(days=1)
+    started = time.perf_counter()
+    checked = scheduler.run_pending(settings, database, now=now, concurrency=concurrency)
+    elapsed = time.perf_counter() - started
+    with database.session(write=False) as session:
+        verified = session.scalar(
+            select(func.count()).where(Domain.verification_status == "verified")
+        )
+    assert checked == count, (checked, count)
+    assert verified == count, (verified, count)
+    print(f"mailplane run_pending: {checked} domains verified in {elapsed:.1f} s")
+    return checked / elapsed
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="500 domains")
     parser.add_argument("--domains", type=int, default=5000)
     parser.add_argument("--concurrency", type=int, default=8)
@@ -145,77 +184,34 @@ def main() -> None:
     state_dir = Path(tempfile.mkdtemp(prefix="mp-bench-dns-"))
     try:
         with knot_server() as knot:
-            knot.add_zone(
-                PLATFORM,
-                [
-                    {"type": "A", "name": f"mail.{PLATFORM}", "value": "192.0.2.10"},
-                    {"type": "AAAA", "name": f"mail.{PLATFORM}", "value": "2001:db8::10"},
-                    {
-                        "type": "TXT",
-                        "name": f"_spf.{PLATFORM}",
-                        "value": "v=spf1 ip4:192.0.2.10 ip6:2001:db8::10 -all",
-                    },
-                ],
-            )
+            knot.add_zone(PLATFORM, PLATFORM_RECORDS)
             settings = settings_for(state_dir, knot)
             migrations.upgrade(settings)
             database = Database(settings)
             t0 = time.perf_counter()
             names = populate(settings, database, knot, count)
-            print(
-                f"setup: {count} domains in the database and in Knot in {time.perf_counter() - t0:.1f} s"
-            )
-
-            client = DnsClient.from_settings(settings)
-            with database.session(write=False) as session:
-                domain = session.query(Domain).filter(Domain.name == names[0]).one()
-                snap = snapshot(session, settings, domain)
-            timings = []
-            for _ in range(20):
-                started = time.perf_counter()
-                report = check(client, settings, snap)
-                timings.append((time.perf_counter() - started) * 1000)
-            assert report.outcome == "ok", report.as_dict()
-            single_ms = statistics.median(timings)
-            print(f"one domain alone: {single_ms:.2f} ms (median of 20, DNS checks only)")
-
+            setup = time.perf_counter() - t0
+            print(f"setup: {count} domains in the database and in Knot: {setup:.1f} s")
+            single = single_domain_ms(settings, database, names[0])
+            print(f"one domain alone: {single:.2f} ms (median of 20, DNS checks only)")
             reference = reference_run(knot.port, names, args.concurrency)
-            print(
-                f"reference (plain dnspython, same questions, no evaluation, no DB): {reference:.0f} domains/s"
-            )
-
-            now = datetime.now(UTC) + timedelta(days=1)
-            started = time.perf_counter()
-            checked = scheduler.run_pending(
-                settings, database, now=now, concurrency=args.concurrency
-            )
-            elapsed = time.perf_counter() - started
-            ours = checked / elapsed
-            with database.session(write=False) as session:
-                verified = (
-                    session.query(Domain).filter(Domain.verification_status == "verified").count()
-                )
+            print(f"reference (same questions, plain dnspython): {reference:.0f} domains/s")
+            ours = mailplane_run(settings, database, count, args.concurrency)
             database.dispose()
-            assert checked == count and verified == count, (checked, verified)
-            print(
-                f"mailplane run_pending: {checked} domains verified in {elapsed:.1f} s = {ours:.0f} domains/s at concurrency {args.concurrency}"
-            )
-            print(f"ratio mailplane/reference: {ours / reference:.2f}")
-            print(
-                json.dumps(
-                    {
-                        "benchmark": "dns_verify",
-                        "domains": count,
-                        "concurrency": args.concurrency,
-                        "domains_per_s": round(ours, 1),
-                        "single_domain_ms": round(single_ms, 2),
-                        "reference_domains_per_s": round(reference, 1),
-                        "ratio": round(ours / reference, 3),
-                    }
-                )
-            )
     finally:
         shutil.rmtree(state_dir, ignore_errors=True)
+    print(f"mailplane: {ours:.0f} domains/s at concurrency {args.concurrency}")
+    print(f"ratio mailplane/reference: {ours / reference:.2f}")
+    result = {
+        "benchmark": "dns_verify",
+        "domains": count,
+        "concurrency": args.concurrency,
+        "domains_per_s": round(ours, 1),
+        "single_domain_ms": round(single, 2),
+        "reference_domains_per_s": round(reference, 1),
+        "ratio": round(ours / reference, 3),
+    }
+    print(json.dumps(result))
 
 
 if __name__ == "__main__":

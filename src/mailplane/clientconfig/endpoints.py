@@ -95,10 +95,8 @@ async def outlook_autodiscover(
             "the request names no <EMailAddress>", code="invalid_autodiscover_request"
         )
     email, name = _domain_of(match.group(1).decode("utf-8", errors="replace"))
-    return Response(
-        autodiscover_xml(settings, email) if _hosted(session, name) else "",
-        media_type="application/xml",
-    )
+    _hosted(session, name)
+    return Response(autodiscover_xml(settings, email), media_type="application/xml")
 
 
 @router.get("/autodiscover/autodiscover.xml", response_class=Response)
