@@ -74,17 +74,17 @@ class Settings(BaseSettings):
     # Resolvers asked by verification; empty means the system's /etc/resolv.conf.
     dns_resolvers: list[str] = Field(default_factory=list)
     dns_port: int = 53
-    dns_timeout_seconds: float = 3.0
+    dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     # A domain whose SPF/DKIM/MX break keeps sending this long, then sending is disabled.
-    verification_grace_hours: float = 72.0
+    verification_grace_hours: float = Field(default=72.0, ge=0)
     # Periodic re-check: every domain is looked at about this often, spread by jitter.
-    verification_interval_minutes: float = 360.0
-    verification_failing_interval_minutes: float = 30.0
-    verification_jitter_fraction: float = 0.2
-    verification_batch_size: int = 20
-    verification_concurrency: int = 8
+    verification_interval_minutes: float = Field(default=360.0, gt=0)
+    verification_failing_interval_minutes: float = Field(default=30.0, gt=0)
+    verification_jitter_fraction: float = Field(default=0.2, ge=0, lt=1)
+    verification_batch_size: int = Field(default=20, ge=1)
+    verification_concurrency: int = Field(default=8, ge=1, le=256)
     # A retiring DKIM key stays published this long so that mail in flight still verifies.
-    dkim_retire_after_hours: float = 48.0
+    dkim_retire_after_hours: float = Field(default=48.0, ge=0)
     # RFC 2136 dynamic updates: the platform default; a domain's dns_settings override it.
     rfc2136_server: str | None = None
     rfc2136_port: int = 53

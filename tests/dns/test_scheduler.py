@@ -200,6 +200,12 @@ def test_cli_verify(
     )
     assert bad.returncode == 1
     assert f"error   MX {broken['domain_ascii']}: Publish MX records" in bad.stdout
+    everything = subprocess.run(
+        [mailplane, "dns", "verify", "--all"], env=env, capture_output=True, text=True
+    )
+    assert everything.returncode == 1  # some domains in this database are broken
+    assert f"{good['domain_ascii']}\tverified\tok" in everything.stdout.splitlines()
+    assert f"{broken['domain_ascii']}\tpending\tbroken" in everything.stdout.splitlines()
     missing = subprocess.run(
         [mailplane, "dns", "verify", "nope.test"], env=env, capture_output=True, text=True
     )
