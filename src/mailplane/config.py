@@ -91,10 +91,13 @@ class Settings(BaseSettings):
     rfc2136_key_name: str | None = None
     rfc2136_key_algorithm: str = "hmac-sha256"
     rfc2136_key_secret: str | None = None
+    # Servers a domain's own dns_settings may send updates to, besides rfc2136_server.
+    rfc2136_allowed_servers: list[str] = Field(default_factory=list)
     dns_record_ttl: int = 3600
     # dns-lexicon: provider name and its options (e.g. {"auth_token": "..."}).
     lexicon_provider: str | None = None
     lexicon_options: dict[str, str] = Field(default_factory=dict)
+    lexicon_allowed_providers: list[str] = Field(default_factory=list)
     # Ports shown to mail clients (autoconfig, autodiscover, SRV records): the public ones,
     # which differ from the loopback ports the managed servers listen on in development.
     public_imap_port: int = 993

@@ -191,18 +191,34 @@ def test_a_refused_update_is_reported_and_the_domain_still_created(
 
 
 def test_bad_dns_settings_are_refused(dns_api: Api, tenant: dict[str, Any]) -> None:
-    for settings in ({"serverr": "127.0.0.1"}, {"port": 70000}, {"server": "a\r\nb"}):
+    bad_rfc2136 = (
+        {"serverr": "127.0.0.1"},
+        {"port": 70000},
+        {"port": True},
+        {"server": "a\r\nb"},
+        {"server": "ns.example.net"},
+        {"server": "192.0.2.53"},  # an address the operator did not allow
+        {"key_secret": "not base64!"},
+        {"key_algorithm": "hmac-md4"},
+        {"zone": "a..b"},
+        {"key_name": "bad name"},
+    )
+    for mode, settings in [
+        *(("rfc2136", s) for s in bad_rfc2136),
+        ("lexicon", {"provider": "cloudflare"}),  # not allowed by the operator
+        ("lexicon", {"options": {"Bad Key": "x"}}),
+    ]:
         response = dns_api.post(
             "/api/v1/mail/domains",
             json={
                 "domain": f"x{secrets.token_hex(4)}.test",
                 "customer_id": tenant["id"],
-                "dns_automation": "rfc2136",
+                "dns_automation": mode,
                 "dns_settings": settings,
             },
         )
         assert response.status_code == 422, response.text
-        assert response.json()["error"] == "invalid_dns_settings"
+        assert response.json()["error"] == "invalid_dns_settings", settings
 
 
 def _knot_txt(knot: Knot):  # type: ignore[no-untyped-def]
@@ -252,3 +268,13 @@ def test_deleting_an_automated_domain_removes_exactly_its_records(
         e["object_id"] == domain["id"] and e["details"]["status"] == "removed"
         for e in audit["items"]
     )
+
+
+def test_per_domain_server_must_be_allowed(
+    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+) -> None:
+    name = _fresh_zone(knot)
+    allowed = {"server": "127.0.0.1", "port": knot.port, "zone": name}
+    domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136", dns_settings=allowed)
+    assert domain["dns_publication"]["status"] == "published"
+    assert domain["dns_settings"] == allowed

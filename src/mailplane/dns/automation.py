@@ -26,10 +26,8 @@ import dns.update
 
 from mailplane.config import Settings
 from mailplane.domains.records import DnsRecord
-from mailplane.errors import InvalidInput
 
 MODES = ("manual", "rfc2136", "lexicon")
-SECRET_KEYS = frozenset({"key_secret", "auth_token", "auth_password", "secret"})
 
 
 class PublicationError(Exception):
@@ -255,46 +253,6 @@ class LexiconPublisher:
             raise PublicationError(f"dns-lexicon ({self.config['provider_name']}): {exc}") from exc
 
 
-def validate_dns_settings(mode: str, values: dict[str, Any]) -> dict[str, Any]:
-    """Per-domain overrides: only known keys, only strings and ports; CR/LF never."""
-    allowed = {
-        "manual": set(),
-        "rfc2136": {"server", "port", "zone", "key_name", "key_algorithm", "key_secret"},
-        "lexicon": {"provider", "zone", "options"},
-    }[mode]
-    unknown = set(values) - allowed
-    if unknown:
-        raise InvalidInput(
-            f"unknown dns_settings for {mode}: {', '.join(sorted(unknown))}",
-            code="invalid_dns_settings",
-        )
-    for key, value in values.items():
-        if key == "port":
-            if not isinstance(value, int) or not 0 < value < 65536:
-                raise InvalidInput(
-                    "dns_settings.port must be 1..65535", code="invalid_dns_settings"
-                )
-        elif key == "options":
-            if not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values()):
-                raise InvalidInput(
-                    "dns_settings.options must map names to strings", code="invalid_dns_settings"
-                )
-        elif not isinstance(value, str) or not value or any(c in value for c in "\r\n\x00"):
-            raise InvalidInput(
-                f"dns_settings.{key} must be a non-empty single-line string",
-                code="invalid_dns_settings",
-            )
-    return values
-
-
-def public_dns_settings(values: dict[str, Any]) -> dict[str, Any]:
-    """dns_settings as shown by the API: secrets never leave the server."""
-    shown = {k: ("********" if k in SECRET_KEYS else v) for k, v in values.items()}
-    if isinstance(shown.get("options"), dict):
-        shown["options"] = dict.fromkeys(shown["options"], "********")
-    return shown
-
-
 def publisher_for(
     settings: Settings, mode: str, domain: str, values: dict[str, Any]
 ) -> Publisher | None:
@@ -338,8 +296,9 @@ def publish(
         publisher = publisher_for(settings, mode, domain, values)
         assert publisher is not None
         publisher.publish(records)
-    except PublicationError as exc:
-        return Publication(mode, "failed", str(exc), 0)
+    except (PublicationError, ValueError, dns.exception.DNSException) as exc:
+        # ValueError, DNSException: a setting dnspython cannot use (a bad TSIG secret, ...).
+        return Publication(mode, "failed", str(exc) or type(exc).__name__, 0)
     return Publication(mode, "published", f"{len(records)} records published", len(records))
 
 
@@ -352,6 +311,6 @@ def remove(
         publisher = publisher_for(settings, mode, domain, values)
         assert publisher is not None
         publisher.remove(records)
-    except PublicationError as exc:
-        return Publication(mode, "failed", str(exc), 0)
+    except (PublicationError, ValueError, dns.exception.DNSException) as exc:
+        return Publication(mode, "failed", str(exc) or type(exc).__name__, 0)
     return Publication(mode, "removed", f"{len(records)} records removed", len(records))

@@ -101,7 +101,7 @@ def update_domain(
     body: DomainUpdate,
 ) -> dict[str, Any]:
     """Switching to (or reconfiguring) rfc2136 or lexicon automation publishes the records."""
-    domain = service.update_domain(session, principal, domain_id, body)
+    domain = service.update_domain(session, principal, domain_id, body, settings)
     automation_changed = body.dns_automation is not None or body.dns_settings is not None
     if automation_changed and domain.dns_automation != "manual":
         records = records_for(domain, service.dkim_keys(session, domain), settings)

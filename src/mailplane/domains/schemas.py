@@ -100,7 +100,7 @@ class AliasDomainOut(ResponseModel):
 
 
 def domain_out(domain: Any) -> dict[str, Any]:
-    from mailplane.dns.automation import public_dns_settings
+    from mailplane.dns.domain_settings import public_dns_settings
     from mailplane.dns.verification import can_send
     from mailplane.domains.names import to_u_label
 

@@ -9,7 +9,7 @@ from mailplane.audit.service import record
 from mailplane.auth.principals import Principal
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
-from mailplane.dns.automation import validate_dns_settings
+from mailplane.dns.domain_settings import validate_dns_settings
 from mailplane.dns.verification import next_check_at
 from mailplane.domains import dkim
 from mailplane.domains.names import to_a_label
@@ -99,7 +99,7 @@ def create_domain(
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
     if data.dns_settings:
         _require_platform_for_dns_settings(principal)
-    dns_settings = validate_dns_settings(data.dns_automation, data.dns_settings or {})
+    dns_settings = validate_dns_settings(settings, data.dns_automation, data.dns_settings or {})
     domain = Domain(
         tenant_id=tenant.id,
         name=name,
@@ -125,7 +125,11 @@ def create_domain(
 
 
 def update_domain(
-    session: Session, principal: Principal, domain_id: int, data: DomainUpdate
+    session: Session,
+    principal: Principal,
+    domain_id: int,
+    data: DomainUpdate,
+    settings: Settings | None = None,
 ) -> Domain:
     domain = get_domain(session, principal, domain_id)
     changes: dict[str, object] = {}
@@ -136,10 +140,15 @@ def update_domain(
         changes["dns_automation"] = data.dns_automation
         domain.dns_automation = data.dns_automation
         if data.dns_settings is None:
-            domain.dns_settings = validate_dns_settings(domain.dns_automation, {})
+            domain.dns_settings = {}
     if data.dns_settings is not None:
-        _require_platform_for_dns_settings(principal)
-        domain.dns_settings = validate_dns_settings(domain.dns_automation, data.dns_settings)
+        if data.dns_settings:  # clearing them (back to the platform's) is anyone's right
+            _require_platform_for_dns_settings(principal)
+        if settings is None:
+            raise RuntimeError("update_domain needs the settings to validate dns_settings")
+        domain.dns_settings = validate_dns_settings(
+            settings, domain.dns_automation, data.dns_settings
+        )
         changes["dns_settings"] = sorted(data.dns_settings)  # names only: values may be secret
     if changes:
         session.flush()

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Depends, Request, status
+from fastapi import APIRouter, Body, Depends, Path, Request, status
 
 from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.responses import ERRORS
@@ -24,6 +24,9 @@ from mailplane.domains.verification_schemas import PublishOut, RotateIn, RotateO
 from mailplane.models import utcnow
 
 router = APIRouter(prefix="/api/v1/mail", tags=["dns"], responses=ERRORS)
+
+# An id no row can have never reaches the database (PostgreSQL: "integer out of range").
+DomainId = Annotated[int, Path(ge=1, le=2**31 - 1)]
 
 
 def get_clock(request: Request) -> Callable[[], datetime]:
@@ -41,7 +44,7 @@ def verify_domain(
     principal: WriterDep,
     settings: SettingsDep,
     clock: ClockDep,
-    domain_id: int,
+    domain_id: DomainId,
 ) -> dict[str, Any]:
     """Ask DNS now; report every record (expected, found, status, hint) and move the state:
     pending -> verified -> failing -> sending_disabled (after the grace period) -> verified."""
@@ -66,7 +69,7 @@ def verify_domain(
 
 @router.get("/domains/{domain_id}/verification", response_model=VerificationOut)
 def last_verification(
-    session: SessionDep, principal: PrincipalDep, domain_id: int
+    session: SessionDep, principal: PrincipalDep, domain_id: DomainId
 ) -> dict[str, Any]:
     """The state and the report of the last check (by the endpoint or the periodic run),
     without asking DNS. Before the first check, `outcome` is null and `checks` empty."""
@@ -95,7 +98,7 @@ def rotate_dkim(
     principal: WriterDep,
     settings: SettingsDep,
     clock: ClockDep,
-    domain_id: int,
+    domain_id: DomainId,
     body: Annotated[RotateIn | None, Body()] = None,
 ) -> dict[str, Any]:
     """Create a new key under a new selector as `pending` and publish it (or show it, for
@@ -117,7 +120,7 @@ def rotate_dkim(
 
 @router.post("/domains/{domain_id}/dns/publish", response_model=PublishOut)
 def publish_dns(
-    session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: int
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: DomainId
 ) -> dict[str, Any]:
     """(Re)publish every record of the domain through its DNS automation."""
     domain = get_domain(session, principal, domain_id)
