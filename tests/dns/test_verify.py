@@ -47,6 +47,10 @@ def test_correct_records_verify_and_allow_sending(
     shown = dns_api.ok("GET", f"/api/v1/mail/domains/{domain['id']}")
     assert shown["verification_status"] == "verified"
     assert shown["can_send"] is True
+    asked = dns_api.ok("GET", "/api/v1/audit", params={"action": "domain.verify"})
+    assert any(
+        e["object_id"] == domain["id"] and e["details"]["outcome"] == "ok" for e in asked["items"]
+    )
     audit = dns_api.ok("GET", "/api/v1/audit", params={"action": "domain.verification_changed"})
     assert any(
         e["object_id"] == domain["id"] and e["details"]["to"] == "verified" for e in audit["items"]
