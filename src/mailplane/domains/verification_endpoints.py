@@ -129,7 +129,7 @@ def rotate_dkim(
     publication = dns_service.publish_records(settings, domain, [dns_record])
     dns_service.audit_publication(session, principal, domain, publication)
     return {
-        "key": dkim_out(domain, key),
+        **dkim_out(domain, key),
         "dns_record": dns_record.as_dict(),
         "publication": publication.as_dict(),
     }

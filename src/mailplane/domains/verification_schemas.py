@@ -47,8 +47,9 @@ class PublicationOut(ResponseModel):
     records: int
 
 
-class RotateOut(ResponseModel):
-    key: DkimKeyOut
+class RotateOut(DkimKeyOut):
+    """The new key, the record that publishes it, and how publishing went."""
+
     dns_record: DnsRecordOut
     publication: PublicationOut
 
