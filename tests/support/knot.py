@@ -187,33 +187,29 @@ def knot_server() -> Iterator[Knot]:
     if os.geteuid() == 0:
         for path in [root, *root.rglob("*")]:
             shutil.chown(path, "knot", "knot")
-    subprocess.run(["knotd", "-c", str(root / "knot.conf"), "-d"], check=True)
-    pid_file = root / "run" / "knot.pid"
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:  # the daemon writes its PID file a moment later
-        content = pid_file.read_text().strip() if pid_file.exists() else ""
-        if content.isdigit():
-            break
-        time.sleep(0.01)
-    knot = Knot(root=root, port=port, secret=secret, pid=int(content))
+    # In the foreground, as our child: no PID file to race for, and it stops with us.
+    process = subprocess.Popen(
+        ["knotd", "-c", str(root / "knot.conf")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    knot = Knot(root=root, port=port, secret=secret, pid=process.pid)
     try:
-        while True:  # the control socket comes up a moment after the PID file
+        deadline = time.monotonic() + 10
+        while True:  # the control socket comes up a moment after the start
             try:
                 knot.knotc("status")
                 break
             except RuntimeError:
-                if time.monotonic() > deadline:
+                if time.monotonic() > deadline or process.poll() is not None:
                     raise
                 time.sleep(0.02)
         yield knot
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(knot.pid, 15)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                os.kill(knot.pid, 0)
-            except ProcessLookupError:
-                break
-            time.sleep(0.02)
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
         shutil.rmtree(root, ignore_errors=True)
