@@ -73,6 +73,11 @@ def make_settings(state_dir: Path, database_url: str | None, **overrides: object
         "argon2_memory_kib": 1024,
         "argon2_time_cost": 1,
         "bcrypt_rounds": 4,
+        # Never the system resolver: a closed loopback port answers at once with an error.
+        # The DNS tests (tests/dns) point these at their own Knot server.
+        "dns_resolvers": ["127.0.0.1"],
+        "dns_port": 9,
+        "dns_timeout_seconds": 0.5,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]

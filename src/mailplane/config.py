@@ -92,6 +92,41 @@ class Settings(BaseSettings):
     # Optional: RFC 7662 introspection endpoint for XOAUTH2/OAUTHBEARER logins (section E).
     oauth2_introspection_url: str | None = None
 
+    # --- DNS verification, automation and DKIM rotation (docs/dns.md) ---
+    # Resolvers asked by verification; empty means the system's /etc/resolv.conf.
+    dns_resolvers: list[str] = Field(default_factory=list)
+    dns_port: int = 53
+    dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
+    # A domain whose SPF/DKIM/MX break keeps sending this long, then sending is disabled.
+    verification_grace_hours: float = Field(default=72.0, ge=0)
+    # Periodic re-check: every domain is looked at about this often, spread by jitter.
+    verification_interval_minutes: float = Field(default=360.0, gt=0)
+    verification_failing_interval_minutes: float = Field(default=30.0, gt=0)
+    verification_jitter_fraction: float = Field(default=0.2, ge=0, lt=1)
+    verification_batch_size: int = Field(default=20, ge=1)
+    verification_concurrency: int = Field(default=8, ge=1, le=256)
+    # A retiring DKIM key stays published this long so that mail in flight still verifies.
+    dkim_retire_after_hours: float = Field(default=48.0, ge=0)
+    # RFC 2136 dynamic updates: the platform default; a domain's dns_settings override it.
+    rfc2136_server: str | None = None
+    rfc2136_port: int = 53
+    rfc2136_key_name: str | None = None
+    rfc2136_key_algorithm: str = "hmac-sha256"
+    rfc2136_key_secret: str | None = None
+    # Servers a domain's own dns_settings may send updates to, besides rfc2136_server.
+    rfc2136_allowed_servers: list[str] = Field(default_factory=list)
+    dns_record_ttl: int = 3600
+    # dns-lexicon: provider name and its options (e.g. {"auth_token": "..."}).
+    lexicon_provider: str | None = None
+    lexicon_options: dict[str, str] = Field(default_factory=dict)
+    lexicon_allowed_providers: list[str] = Field(default_factory=list)
+    # Ports shown to mail clients (autoconfig, autodiscover, SRV records): the public ones,
+    # which differ from the loopback ports the managed servers listen on in development.
+    public_imap_port: int = 993
+    public_submission_port: int = 465  # implicit TLS, RFC 8314
+    public_submission_starttls_port: int = 587
+    mta_sts_max_age: int = 604800
+
     @field_validator("mail_hostname")
     @classmethod
     def _lower(cls, value: str) -> str:

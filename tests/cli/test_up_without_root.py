@@ -64,6 +64,8 @@ def test_up_as_ordinary_user_explains_and_runs_the_api_alone(nobody_state: Path)
         "MAILPLANE_API_PORT": str(port),
         "MAILPLANE_ARGON2_MEMORY_KIB": "1024",
         "MAILPLANE_ARGON2_TIME_COST": "1",
+        "MAILPLANE_DNS_RESOLVERS": '["127.0.0.1"]',
+        "MAILPLANE_DNS_PORT": "9",
     }
     command = [*python, "-c", "from mailplane.cli.main import app; app()", "up"]
     process = subprocess.Popen(

@@ -33,6 +33,9 @@ def platform_env() -> Iterator[dict[str, str]]:
         "MAILPLANE_API_PORT": str(free_port()),
         "MAILPLANE_ARGON2_MEMORY_KIB": "1024",
         "MAILPLANE_ARGON2_TIME_COST": "1",
+        # The DNS re-check loop runs inside `up`: never let it reach the system resolver.
+        "MAILPLANE_DNS_RESOLVERS": '["127.0.0.1"]',
+        "MAILPLANE_DNS_PORT": "9",
     }
     env.pop("MAILPLANE_DATABASE_URL", None)
     for name in ("SMTP", "SUBMISSION", "SUBMISSIONS", "INJECT", "IMAP", "IMAPS"):

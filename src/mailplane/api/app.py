@@ -15,9 +15,11 @@ from mailplane.api import errors
 from mailplane.api.body_limit import BodyLimit
 from mailplane.audit.endpoints import router as audit_router
 from mailplane.auth.endpoints import router as auth_router
+from mailplane.clientconfig.endpoints import router as clientconfig_router
 from mailplane.config import Settings, get_settings
 from mailplane.db import Database
 from mailplane.domains.endpoints import router as domains_router
+from mailplane.domains.verification_endpoints import router as verification_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
 from mailplane.tenants.endpoints import router as tenants_router
 
@@ -58,9 +60,11 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         auth_router,
         tenants_router,
         domains_router,
+        verification_router,
         mailboxes_router,
         aliases_router,
         audit_router,
+        clientconfig_router,
     ):
         app.include_router(router)
 

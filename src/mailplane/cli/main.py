@@ -17,6 +17,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 token_app = typer.Typer(help="Platform service tokens (x-service-token).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
+dns_app = typer.Typer(help="DNS verification of hosted domains.", no_args_is_help=True)
+app.add_typer(dns_app, name="dns")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -132,6 +134,41 @@ def token_revoke(token_id: Annotated[int, typer.Argument()]) -> None:
         _fail(exc.detail)
     finally:
         database.dispose()
+
+
+@dns_app.command("verify")
+def dns_verify(
+    domains: Annotated[list[str] | None, typer.Argument(help="Domains to check.")] = None,
+    all_domains: Annotated[bool, typer.Option("--all", help="Check every hosted domain.")] = False,
+) -> None:
+    """Check domains' DNS now and update their verification state; exit 1 if any is broken."""
+    from mailplane.db import Database
+    from mailplane.dns.scheduler import verify_now
+    from mailplane.domains.names import to_a_label
+
+    if not domains and not all_domains:
+        _fail("name one or more domains, or pass --all", 2)
+    try:
+        names = None if all_domains else [to_a_label(d) for d in domains or []]
+    except MailplaneError as exc:
+        _fail(exc.detail, 2)
+        return
+    database = Database(get_settings())
+    broken = False
+    try:
+        results = verify_now(get_settings(), database, names)
+    finally:
+        database.dispose()
+    if names is not None and len(results) < len(names):
+        found = {name for name, _, _ in results}
+        _fail("not hosted here: " + ", ".join(n for n in names if n not in found))
+    for name, state, report in results:
+        broken |= report.outcome != "ok"
+        typer.echo(f"{name}\t{state}\t{report.outcome}")
+        for item in report.checks:
+            if item.status != "ok":
+                typer.echo(f"  {item.status:7} {item.record}: {item.hint}")
+    raise typer.Exit(1 if broken else 0)
 
 
 @app.command()

@@ -8,6 +8,7 @@ from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.pagination import PageDep
 from mailplane.api.params import OptionalQueryId, PathId
 from mailplane.api.responses import ERRORS
+from mailplane.dns import service as dns_service
 from mailplane.domains import dkim, service
 from mailplane.domains.names import to_u_label
 from mailplane.domains.records import records_for
@@ -38,7 +39,7 @@ def _alias_domain_out(row: AliasDomain) -> dict[str, Any]:
     }
 
 
-def _dkim_out(domain: Domain, key: DkimKey) -> dict[str, Any]:
+def dkim_out(domain: Domain, key: DkimKey) -> dict[str, Any]:
     return {
         "id": key.id,
         "selector": key.selector,
@@ -69,10 +70,22 @@ def list_domains(
 def create_domain(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, body: DomainCreate
 ) -> dict[str, Any]:
-    """Creates the domain and its first DKIM key; answers with the DNS records to publish."""
+    """Creates the domain and its first DKIM key; answers with the DNS records to publish.
+    With `dns_automation` rfc2136 or lexicon, the records are published at once (after the
+    domain is committed) and `dns_publication` says how that went."""
     domain = service.create_domain(session, principal, settings, body)
     records = records_for(domain, service.dkim_keys(session, domain), settings)
-    return {**domain_out(domain), "dns_records": [r.as_dict() for r in records]}
+    publication = None
+    if domain.dns_automation != "manual":
+        session.commit()  # never hold the database while a DNS server answers
+        result = dns_service.publish_records(settings, domain, records)
+        dns_service.audit_publication(session, principal, domain, result)
+        publication = result.as_dict()
+    return {
+        **domain_out(domain),
+        "dns_records": [r.as_dict() for r in records],
+        "dns_publication": publication,
+    }
 
 
 @router.get("/domains/{domain_id}", response_model=DomainOut)
@@ -82,9 +95,21 @@ def get_domain(session: SessionDep, principal: PrincipalDep, domain_id: PathId) 
 
 @router.patch("/domains/{domain_id}", response_model=DomainOut)
 def update_domain(
-    session: SessionDep, principal: WriterDep, domain_id: PathId, body: DomainUpdate
+    session: SessionDep,
+    principal: WriterDep,
+    settings: SettingsDep,
+    domain_id: PathId,
+    body: DomainUpdate,
 ) -> dict[str, Any]:
-    return domain_out(service.update_domain(session, principal, domain_id, body))
+    """Switching to (or reconfiguring) rfc2136 or lexicon automation publishes the records."""
+    domain = service.update_domain(session, principal, domain_id, body, settings)
+    automation_changed = body.dns_automation is not None or body.dns_settings is not None
+    if automation_changed and domain.dns_automation != "manual":
+        records = records_for(domain, service.dkim_keys(session, domain), settings)
+        session.commit()
+        result = dns_service.publish_records(settings, domain, records)
+        dns_service.audit_publication(session, principal, domain, result)
+    return domain_out(domain)
 
 
 @router.post("/domains/{domain_id}/suspend", response_model=DomainOut)
@@ -101,9 +126,18 @@ def unsuspend_domain(
 
 
 @router.delete("/domains/{domain_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> Response:
-    """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys."""
+def delete_domain(
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: PathId
+) -> Response:
+    """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys. With DNS
+    automation, the records mailplane published are deleted too (exactly those values)."""
+    domain = service.get_domain(session, principal, domain_id)
+    records = records_for(domain, service.dkim_keys(session, domain), settings)
     service.delete_domain(session, principal, domain_id)
+    if domain.dns_automation != "manual":
+        session.commit()
+        result = dns_service.remove_records(settings, domain, records)
+        dns_service.audit_publication(session, principal, domain, result)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -120,7 +154,7 @@ def dkim_keys(
     session: SessionDep, principal: PrincipalDep, domain_id: PathId
 ) -> list[dict[str, Any]]:
     domain = service.get_domain(session, principal, domain_id)
-    return [_dkim_out(domain, key) for key in service.dkim_keys(session, domain)]
+    return [dkim_out(domain, key) for key in service.dkim_keys(session, domain)]
 
 
 @router.get("/domains/{domain_id}/alias-domains", response_model=PageOut[AliasDomainOut])

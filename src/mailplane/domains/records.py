@@ -62,9 +62,30 @@ def records_for(domain: Domain, keys: list[DkimKey], settings: Settings) -> list
         DnsRecord("CNAME", f"autoconfig.{name}", host, "Thunderbird autoconfig", required=False),
         DnsRecord("CNAME", f"autodiscover.{name}", host, "Outlook autodiscover", required=False),
         # RFC 6186 service records; RFC 8314 prefers implicit TLS (submissions, imaps).
-        DnsRecord("SRV", f"_submissions._tcp.{name}", f"0 1 465 {host}", "RFC 8314", False, 0),
-        DnsRecord("SRV", f"_submission._tcp.{name}", f"0 1 587 {host}", "RFC 6186", False, 10),
-        DnsRecord("SRV", f"_imaps._tcp.{name}", f"0 1 993 {host}", "RFC 6186", False, 0),
+        DnsRecord(
+            "SRV",
+            f"_submissions._tcp.{name}",
+            f"0 1 {settings.public_submission_port} {host}",
+            "RFC 8314",
+            False,
+            0,
+        ),
+        DnsRecord(
+            "SRV",
+            f"_submission._tcp.{name}",
+            f"0 1 {settings.public_submission_starttls_port} {host}",
+            "RFC 6186",
+            False,
+            10,
+        ),
+        DnsRecord(
+            "SRV",
+            f"_imaps._tcp.{name}",
+            f"0 1 {settings.public_imap_port} {host}",
+            "RFC 6186",
+            False,
+            0,
+        ),
         DnsRecord("SRV", f"_imap._tcp.{name}", f"0 1 143 {host}", "RFC 6186", False, 10),
         DnsRecord("SRV", f"_pop3._tcp.{name}", "0 0 0 .", "RFC 6186: POP3 not offered", False, 0),
     ]

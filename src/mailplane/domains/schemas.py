@@ -17,11 +17,18 @@ class DomainCreate(RequestModel):
     )
     dkim_algorithm: Literal["rsa-2048", "ed25519"] | None = None
     dns_automation: Literal["manual", "rfc2136", "lexicon"] = "manual"
+    dns_settings: dict[str, Any] | None = Field(
+        default=None,
+        description="Per-domain automation settings overriding the platform's: rfc2136 "
+        "{server, port, zone, key_name, key_algorithm, key_secret}; lexicon {provider, zone, "
+        "options}. Secrets are never shown back.",
+    )
 
 
 class DomainUpdate(RequestModel):
     status: Literal["active", "suspended", "disabled"] | None = None
     dns_automation: Literal["manual", "rfc2136", "lexicon"] | None = None
+    dns_settings: dict[str, Any] | None = None
 
 
 class DomainOut(ResponseModel):
@@ -35,6 +42,8 @@ class DomainOut(ResponseModel):
     verified_at: datetime | None
     last_checked_at: datetime | None
     dns_automation: str
+    dns_settings: dict[str, Any]
+    can_send: bool = Field(description="Verified (or failing inside the grace period) and active.")
     created_at: datetime
     updated_at: datetime
 
@@ -54,8 +63,16 @@ class DnsRecordsOut(ResponseModel):
     records: list[DnsRecordOut]
 
 
+class DnsPublicationOut(ResponseModel):
+    mode: str
+    status: str
+    detail: str
+    records: int
+
+
 class DomainCreated(DomainOut):
     dns_records: list[DnsRecordOut]
+    dns_publication: DnsPublicationOut | None = None
 
 
 class DkimKeyOut(ResponseModel):
@@ -83,6 +100,8 @@ class AliasDomainOut(ResponseModel):
 
 
 def domain_out(domain: Any) -> dict[str, Any]:
+    from mailplane.dns.domain_settings import public_dns_settings
+    from mailplane.dns.verification import can_send
     from mailplane.domains.names import to_u_label
 
     return {
@@ -96,6 +115,8 @@ def domain_out(domain: Any) -> dict[str, Any]:
         "verified_at": domain.verified_at,
         "last_checked_at": domain.last_checked_at,
         "dns_automation": domain.dns_automation,
+        "dns_settings": public_dns_settings(domain.dns_settings or {}),
+        "can_send": can_send(domain),
         "created_at": domain.created_at,
         "updated_at": domain.updated_at,
     }

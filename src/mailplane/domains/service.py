@@ -9,11 +9,13 @@ from mailplane.audit.service import record
 from mailplane.auth.principals import Principal
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
+from mailplane.dns.domain_settings import validate_dns_settings
+from mailplane.dns.verification import next_check_at
 from mailplane.domains import dkim
 from mailplane.domains.names import to_a_label
 from mailplane.domains.records import DnsRecord, records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
-from mailplane.errors import Conflict, InvalidInput, NotFound
+from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
 
 
@@ -77,6 +79,17 @@ def add_dkim_key(
     return key
 
 
+def _require_platform_for_dns_settings(principal: Principal) -> None:
+    """Per-domain DNS servers and credentials are the operator's: a tenant that could name
+    the server would make the platform open TCP connections wherever it likes (SSRF)."""
+    if not principal.is_platform:
+        raise Forbidden(
+            "only platform operators may set dns_settings; tenants use the platform's DNS "
+            "automation settings",
+            code="platform_only",
+        )
+
+
 def create_domain(
     session: Session, principal: Principal, settings: Settings, data: DomainCreate
 ) -> Domain:
@@ -84,7 +97,17 @@ def create_domain(
     name = to_a_label(data.domain)
     if name_taken(session, name):
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
-    domain = Domain(tenant_id=tenant.id, name=name, dns_automation=data.dns_automation)
+    if data.dns_settings:
+        _require_platform_for_dns_settings(principal)
+    dns_settings = validate_dns_settings(settings, data.dns_automation, data.dns_settings or {})
+    domain = Domain(
+        tenant_id=tenant.id,
+        name=name,
+        dns_automation=data.dns_automation,
+        dns_settings=dns_settings,
+        # First periodic check soon, spread so that bulk imports do not arrive at once.
+        next_check_at=next_check_at(settings, "pending", utcnow()),
+    )
     session.add(domain)
     session.flush()
     algorithm = data.dkim_algorithm or settings.dkim_algorithm
@@ -102,7 +125,11 @@ def create_domain(
 
 
 def update_domain(
-    session: Session, principal: Principal, domain_id: int, data: DomainUpdate
+    session: Session,
+    principal: Principal,
+    domain_id: int,
+    data: DomainUpdate,
+    settings: Settings | None = None,
 ) -> Domain:
     domain = get_domain(session, principal, domain_id)
     changes: dict[str, object] = {}
@@ -112,6 +139,17 @@ def update_domain(
     if data.dns_automation is not None and data.dns_automation != domain.dns_automation:
         changes["dns_automation"] = data.dns_automation
         domain.dns_automation = data.dns_automation
+        if data.dns_settings is None:
+            domain.dns_settings = {}
+    if data.dns_settings is not None:
+        if data.dns_settings:  # clearing them (back to the platform's) is anyone's right
+            _require_platform_for_dns_settings(principal)
+        if settings is None:
+            raise RuntimeError("update_domain needs the settings to validate dns_settings")
+        domain.dns_settings = validate_dns_settings(
+            settings, domain.dns_automation, data.dns_settings
+        )
+        changes["dns_settings"] = sorted(data.dns_settings)  # names only: values may be secret
     if changes:
         session.flush()
         record(

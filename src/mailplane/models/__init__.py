@@ -3,6 +3,7 @@
 from mailplane.models.audit import AuditEvent, ThrottleCounter
 from mailplane.models.base import Base, utcnow
 from mailplane.models.domains import AliasDomain, DkimKey, Domain
+from mailplane.models.events import Event
 from mailplane.models.mailboxes import Alias, AliasDestination, Mailbox
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
@@ -21,6 +22,7 @@ __all__ = [
     "Base",
     "DkimKey",
     "Domain",
+    "Event",
     "Mailbox",
     "RefreshToken",
     "ServiceToken",

@@ -13,7 +13,11 @@ from mailplane.models.base import Base, UTCDateTime, utcnow
 
 class Domain(Base):
     __tablename__ = "domains"
-    __table_args__ = (Index("ix_domains_tenant_id_id", "tenant_id", "id"),)
+    __table_args__ = (
+        Index("ix_domains_tenant_id_id", "tenant_id", "id"),
+        # The periodic re-check claims the domains due first (mailplane.dns.scheduler).
+        Index("ix_domains_next_check_at", "next_check_at"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))

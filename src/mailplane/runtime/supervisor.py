@@ -6,6 +6,7 @@ import json
 import logging
 import signal
 import sys
+import threading
 import urllib.error
 import urllib.request
 from types import FrameType
@@ -15,6 +16,8 @@ import uvicorn
 from mailplane import migrations
 from mailplane.api.app import create_app
 from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.dns import scheduler
 from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import MailServers, probe
 
@@ -53,7 +56,8 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
 
 
 def run_platform(settings: Settings) -> int:
-    """``mailplane up``: Dovecot, Postfix, then the API; all stopped on Ctrl-C/SIGTERM."""
+    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, then the API; all stopped on
+    Ctrl-C/SIGTERM."""
     from mailplane.cli.main import ensure_state
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -62,15 +66,28 @@ def run_platform(settings: Settings) -> int:
     bootstrap.prepare_state(settings)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     servers = start_mail_servers(settings)
+    database = Database(settings)
+    stop = threading.Event()
+    # DNS re-verification of due domains (spread over time by their next_check_at).
+    dns_loop = threading.Thread(
+        target=scheduler.run_forever, args=(settings, database, stop), name="dns", daemon=True
+    )
+    dns_loop.start()
     try:
         config = uvicorn.Config(
-            create_app(settings), host=settings.api_host, port=settings.api_port, log_level="info"
+            create_app(settings, database),
+            host=settings.api_host,
+            port=settings.api_port,
+            log_level="info",
         )
         # uvicorn installs its own SIGINT/SIGTERM handlers and returns when told to stop.
         uvicorn.Server(config).run()
     except KeyboardInterrupt:
         pass
     finally:
+        stop.set()
+        dns_loop.join(timeout=10)
+        database.dispose()
         if servers is not None:
             log.info("stopping Postfix and Dovecot")
             servers.stop()

@@ -1,0 +1,190 @@
+"""The periodic re-check, spread over time, and the retirement of old DKIM keys.
+
+Each domain carries ``next_check_at`` (set with jitter after every check). A run claims the
+due domains in small batches: one short transaction moves their ``next_check_at`` a lease
+ahead (so that another process, or the next run, does not take them too), the DNS work
+runs outside any transaction in a thread pool, and each result is written in its own short
+transaction. On PostgreSQL the claim skips rows another node has locked.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+
+from mailplane.audit.service import record
+from mailplane.auth.principals import SYSTEM
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.dns import automation
+from mailplane.dns.checks import Report
+from mailplane.dns.resolver import DnsClient
+from mailplane.dns.service import key_record
+from mailplane.dns.verification import DomainSnapshot, apply_report, check, snapshot
+from mailplane.events.outbox import emit
+from mailplane.models import DkimKey, Domain, utcnow
+
+log = logging.getLogger(__name__)
+
+# A claimed domain not finished within this time (a crash) becomes due again.
+CLAIM_LEASE = timedelta(minutes=10)
+
+
+def claim_due(
+    settings: Settings, database: Database, now: datetime, limit: int
+) -> list[DomainSnapshot]:
+    with database.transaction() as session:
+        query = (
+            select(Domain)
+            .where(or_(Domain.next_check_at.is_(None), Domain.next_check_at <= now))
+            .order_by(Domain.next_check_at, Domain.id)
+            .limit(limit)
+        )
+        if not settings.is_sqlite:
+            query = query.with_for_update(skip_locked=True)
+        domains = list(session.scalars(query))
+        keys: dict[int, list[DkimKey]] = {d.id: [] for d in domains}
+        if domains:
+            query_keys = select(DkimKey).where(DkimKey.domain_id.in_(keys)).order_by(DkimKey.id)
+            for key in session.scalars(query_keys):
+                keys[key.domain_id].append(key)
+        for domain in domains:
+            domain.next_check_at = now + CLAIM_LEASE
+        return [snapshot(session, settings, d, keys[d.id]) for d in domains]
+
+
+def _store(
+    settings: Settings,
+    database: Database,
+    results: list[tuple[DomainSnapshot, Report]],
+    now: datetime,
+) -> None:
+    """One short transaction per batch: SQLite has one writer, so fewer commits go further."""
+    with database.transaction() as session:
+        for snap, report in results:
+            domain = session.get(Domain, snap.id)
+            if domain is not None:  # deleted while we were asking DNS
+                apply_report(session, settings, domain, report, now)
+
+
+def verify_now(
+    settings: Settings,
+    database: Database,
+    names: list[str] | None,
+    now: datetime | None = None,
+    dns: DnsClient | None = None,
+) -> list[tuple[str, str, Report]]:
+    """Check the named domains (all when ``names`` is None) at once, due or not.
+
+    Returns (domain, verification_status, report) per domain, in name order.
+    """
+    now = now or utcnow()
+    dns = dns or DnsClient.from_settings(settings)
+    with database.transaction() as session:
+        query = select(Domain).order_by(Domain.name)
+        if names is not None:
+            query = query.where(Domain.name.in_(names))
+        snaps = [snapshot(session, settings, d) for d in session.scalars(query)]
+    results = []
+    with ThreadPoolExecutor(max_workers=settings.verification_concurrency) as pool:
+        for snap, report in pool.map(lambda s: (s, check(dns, settings, s)), snaps):
+            _store(settings, database, [(snap, report)], now)
+            with database.session(write=False) as session:
+                domain = session.get(Domain, snap.id)
+                results.append(
+                    (snap.name, domain.verification_status if domain else "deleted", report)
+                )
+    return results
+
+
+def run_pending(
+    settings: Settings,
+    database: Database,
+    now: datetime | None = None,
+    dns: DnsClient | None = None,
+    *,
+    concurrency: int | None = None,
+) -> int:
+    """Check every domain that is due; returns how many were checked."""
+    now = now or utcnow()
+    dns = dns or DnsClient.from_settings(settings)
+    workers = concurrency or settings.verification_concurrency
+    done = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dns-verify") as pool:
+        while True:
+            batch = claim_due(
+                settings, database, now, max(settings.verification_batch_size, workers)
+            )
+            if not batch:
+                break
+            results = list(pool.map(lambda s: (s, check(dns, settings, s)), batch))
+            _store(settings, database, results, now)
+            done += len(results)
+    done_keys = retire_due_keys(settings, database, now)
+    if done or done_keys:
+        log.info("dns: checked %d domains, retired %d DKIM keys", done, done_keys)
+    return done
+
+
+def retire_due_keys(settings: Settings, database: Database, now: datetime) -> int:
+    """Retiring keys past their delay become retired; automation removes their record."""
+    removals = []
+    with database.transaction() as session:
+        keys = list(
+            session.scalars(
+                select(DkimKey).where(DkimKey.status == "retiring", DkimKey.retire_after <= now)
+            )
+        )
+        for key in keys:
+            domain = session.get(Domain, key.domain_id)
+            assert domain is not None
+            key.status, key.retired_at = "retired", now
+            details = {"domain": domain.name, "selector": key.selector}
+            record(
+                session,
+                SYSTEM,
+                "dkim.retire",
+                object_type="dkim_key",
+                object_id=key.id,
+                tenant_id=domain.tenant_id,
+                details=details,
+            )
+            emit(
+                session,
+                "dkim.key_retired",
+                tenant_id=domain.tenant_id,
+                object_type="dkim_key",
+                object_id=key.id,
+                payload=details,
+                at=now,
+            )
+            removals.append(
+                (
+                    domain.dns_automation,
+                    domain.name,
+                    dict(domain.dns_settings or {}),
+                    key_record(domain, key),
+                )
+            )
+    for mode, name, values, dns_record in removals:
+        result = automation.remove(settings, mode, name, values, [dns_record])
+        if result.status == "failed":
+            log.warning("dns: could not remove %s: %s", dns_record.name, result.detail)
+    return len(removals)
+
+
+def run_forever(
+    settings: Settings, database: Database, stop: threading.Event, poll_seconds: float = 30.0
+) -> None:
+    """For the supervisor: check due domains until ``stop`` is set."""
+    dns = DnsClient.from_settings(settings)
+    while not stop.is_set():
+        try:
+            run_pending(settings, database, dns=dns)
+        except Exception:  # the loop must outlive one bad run (database restart, ...)
+            log.exception("dns: periodic verification run failed")
+        stop.wait(poll_seconds)

@@ -1,0 +1,221 @@
+"""Domain verification: the state machine, and applying a check report to a domain.
+
+States (``Domain.verification_status``)::
+
+    pending ──ok──► verified ──broken──► failing ──grace passed──► sending_disabled
+       ▲                ▲                   │                          │
+       └─ (never verified: stays pending)   └──────────ok──────────────┘──► verified
+
+Only the decisive checks (MX, SPF, DKIM) move it; an inconclusive report (a DNS outage on
+our side) changes nothing. A domain may send while verified or failing (inside the grace
+period), never while pending or sending_disabled.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailplane.audit.service import record
+from mailplane.auth.principals import SYSTEM, Principal
+from mailplane.config import Settings
+from mailplane.dns.checks import Outcome, Report, run_checks
+from mailplane.dns.resolver import DnsClient
+from mailplane.domains.records import DnsRecord, records_for
+from mailplane.events.outbox import emit
+from mailplane.models import DkimKey, Domain
+
+SENDING_STATES = frozenset({"verified", "failing"})
+
+
+def can_send(domain: Domain) -> bool:
+    """Whether the send API may accept mail from this domain now."""
+    return domain.status == "active" and domain.verification_status in SENDING_STATES
+
+
+@dataclass(frozen=True)
+class Transition:
+    state: str
+    failing_since: datetime | None
+
+
+def next_state(
+    current: str, outcome: Outcome, failing_since: datetime | None, now: datetime, grace: timedelta
+) -> Transition:
+    """The pure state machine; see the module docstring."""
+    if outcome == "inconclusive":
+        return Transition(current, failing_since)
+    if outcome == "ok":
+        return Transition("verified", None)
+    if current == "pending":
+        return Transition("pending", None)
+    started = failing_since or now
+    if current == "sending_disabled" or now - started >= grace:
+        return Transition("sending_disabled", started)
+    return Transition("failing", started)
+
+
+@dataclass(frozen=True)
+class KeySnapshot:
+    """A DKIM key detached from the session, so DNS work runs outside any transaction."""
+
+    id: int
+    selector: str
+    algorithm: str
+    public_key_b64: str
+    status: str
+
+
+@dataclass(frozen=True)
+class DomainSnapshot:
+    id: int
+    name: str
+    keys: list[KeySnapshot]
+    expected: list[DnsRecord]
+
+
+def snapshot(
+    session: Session, settings: Settings, domain: Domain, keys: list[DkimKey] | None = None
+) -> DomainSnapshot:
+    if keys is None:
+        keys = list(
+            session.scalars(
+                select(DkimKey).where(DkimKey.domain_id == domain.id).order_by(DkimKey.id)
+            )
+        )
+    return DomainSnapshot(
+        id=domain.id,
+        name=domain.name,
+        keys=[KeySnapshot(k.id, k.selector, k.algorithm, k.public_key_b64, k.status) for k in keys],
+        expected=records_for(domain, keys, settings),
+    )
+
+
+def check(dns: DnsClient, settings: Settings, snap: DomainSnapshot) -> Report:
+    """Ask DNS. No database access: safe to run in worker threads."""
+    return run_checks(dns, settings, snap.name, list(snap.keys), snap.expected)
+
+
+def next_check_at(settings: Settings, state: str, now: datetime) -> datetime:
+    """Spread re-checks: the interval varies by +-jitter so domains do not bunch up."""
+    minutes = (
+        settings.verification_interval_minutes
+        if state == "verified"
+        else settings.verification_failing_interval_minutes
+    )
+    jitter = settings.verification_jitter_fraction
+    factor = 1 + random.uniform(-jitter, jitter)  # noqa: S311 (spreading load, not secrecy)
+    return now + timedelta(minutes=minutes * factor)
+
+
+def apply_report(
+    session: Session,
+    settings: Settings,
+    domain: Domain,
+    report: Report,
+    now: datetime,
+    principal: Principal = SYSTEM,
+) -> None:
+    """Record the report on the domain and move the state machine. Flushes only."""
+    domain.last_checked_at = now
+    domain.last_check_report = {**report.as_dict(), "checked_at": now.isoformat()}
+    if report.dkim_ready_selector and report.outcome != "inconclusive":
+        _switch_signing_key(session, settings, domain, report.dkim_ready_selector, now, principal)
+    old = domain.verification_status
+    transition = next_state(
+        old,
+        report.outcome,
+        domain.failing_since,
+        now,
+        timedelta(hours=settings.verification_grace_hours),
+    )
+    domain.failing_since = transition.failing_since
+    domain.next_check_at = next_check_at(settings, transition.state, now)
+    if transition.state != old:
+        domain.verification_status = transition.state
+        if transition.state == "verified":
+            domain.verified_at = now
+        failed = [c.check for c in report.checks if c.decisive and c.status == "error"]
+        details = {"from": old, "to": transition.state, "failed_checks": failed}
+        record(
+            session,
+            principal,
+            "domain.verification_changed",
+            object_type="domain",
+            object_id=domain.id,
+            tenant_id=domain.tenant_id,
+            details={"domain": domain.name, **details},
+        )
+        emit(
+            session,
+            "domain.verification_changed",
+            tenant_id=domain.tenant_id,
+            object_type="domain",
+            object_id=domain.id,
+            payload={"domain": domain.name, **details},
+            at=now,
+        )
+    session.flush()
+
+
+def _switch_signing_key(
+    session: Session,
+    settings: Settings,
+    domain: Domain,
+    selector: str,
+    now: datetime,
+    principal: Principal,
+) -> None:
+    """The pending key is published correctly: sign with it, retire the old one later."""
+    keys = list(session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id)))
+    new = next((k for k in keys if k.selector == selector and k.status == "pending"), None)
+    if new is None:
+        return  # already switched by a concurrent check
+    retire_after = now + timedelta(hours=settings.dkim_retire_after_hours)
+    retiring = []
+    for key in keys:
+        if key.status == "active":
+            key.status, key.retire_after = "retiring", retire_after
+            retiring.append(key.selector)
+        elif key.status == "pending" and key.id < new.id:
+            key.status, key.retired_at = "retired", now  # an older rotation overtaken
+    new.status, new.activated_at = "active", now
+    details = {"domain": domain.name, "selector": selector, "retiring": retiring}
+    record(
+        session,
+        principal,
+        "dkim.activate",
+        object_type="dkim_key",
+        object_id=new.id,
+        tenant_id=domain.tenant_id,
+        details=details,
+    )
+    emit(
+        session,
+        "dkim.key_activated",
+        tenant_id=domain.tenant_id,
+        object_type="dkim_key",
+        object_id=new.id,
+        payload=details,
+        at=now,
+    )
+
+
+def verify(
+    session: Session,
+    settings: Settings,
+    domain: Domain,
+    now: datetime,
+    principal: Principal = SYSTEM,
+    dns: DnsClient | None = None,
+) -> Report:
+    """Check one domain and apply the result, in the caller's transaction (CLI, tests)."""
+    report = check(
+        dns or DnsClient.from_settings(settings), settings, snapshot(session, settings, domain)
+    )
+    apply_report(session, settings, domain, report, now, principal)
+    return report

@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import Field
+
+from mailplane.domains.schemas import DkimKeyOut, DnsRecordOut
+from mailplane.schemas import RequestModel, ResponseModel
+
+
+class CheckOut(ResponseModel):
+    check: str = Field(description="mx, spf, dkim, dmarc, autoconfig, autodiscover or srv")
+    record: str = Field(description="Record type and name, e.g. 'TXT example.com'")
+    expected: str
+    found: str | None
+    status: Literal["ok", "warning", "error"]
+    hint: str = Field(description="How to fix it; empty when there is nothing to do")
+    decisive: bool = Field(description="Whether this check decides if the domain may send")
+    temporary: bool = Field(description="A DNS failure on the way, not a verdict on the records")
+    details: dict[str, Any]
+
+
+class VerificationOut(ResponseModel):
+    domain_id: int
+    domain: str
+    outcome: Literal["ok", "broken", "inconclusive"] | None = Field(
+        description="ok: verified records; broken: a decisive check failed; inconclusive: DNS "
+        "could not be asked (the state did not change); null: never checked"
+    )
+    verification_status: str
+    last_checked_at: datetime | None
+    failing_since: datetime | None
+    verified_at: datetime | None
+    can_send: bool
+    checks: list[CheckOut]
+
+
+class RotateIn(RequestModel):
+    algorithm: Literal["rsa-2048", "ed25519"] | None = None
+
+
+class PublicationOut(ResponseModel):
+    mode: str
+    status: Literal["manual", "published", "removed", "failed"]
+    detail: str
+    records: int
+
+
+class RotateOut(DkimKeyOut):
+    """The new key, the record that publishes it, and how publishing went."""
+
+    dns_record: DnsRecordOut
+    publication: PublicationOut
+
+
+class PublishOut(ResponseModel):
+    publication: PublicationOut
+    records: list[DnsRecordOut]
