@@ -7,7 +7,7 @@ from sqlalchemy.orm import Session
 
 from mailplane.aliases.schemas import AliasCreate, AliasUpdate
 from mailplane.audit.service import record
-from mailplane.auth.principals import Principal
+from mailplane.auth.principals import Principal, get_owned
 from mailplane.db.pagination import Page, keyset_page
 from mailplane.domains.names import (
     normalize_address,
@@ -16,7 +16,7 @@ from mailplane.domains.names import (
     to_a_label,
 )
 from mailplane.domains.service import get_domain
-from mailplane.errors import Conflict, InvalidInput, NotFound
+from mailplane.errors import Conflict, InvalidInput
 from mailplane.models import Alias, AliasDestination, Domain
 
 MAX_DESTINATIONS = 100
@@ -95,12 +95,7 @@ def _replace_destinations(session: Session, alias: Alias, addresses: list[str]) 
 
 
 def get_alias(session: Session, principal: Principal, alias_id: int) -> Alias:
-    alias = session.scalar(
-        select(Alias).where(Alias.id == alias_id, principal.tenant_filter(Alias.tenant_id))
-    )
-    if alias is None:
-        raise NotFound("alias not found")
-    return alias
+    return get_owned(session, principal, Alias, alias_id, "alias")
 
 
 def list_aliases(

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
-from sqlalchemy import ColumnElement, true
-from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy import ColumnElement, select, true
+from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from mailplane.errors import Forbidden, NotFound
+from mailplane.models.base import Base
+
+Owned = TypeVar("Owned", bound=Base)
 
 SCOPES = frozenset({"admin", "read"})
 
@@ -49,3 +52,20 @@ class Principal:
 
 
 SYSTEM = Principal(kind="system", id=None, name="system", tenant_id=None, scopes=SCOPES)
+
+
+def get_owned(
+    session: Session, principal: Principal, model: type[Owned], object_id: int, what: str
+) -> Owned:
+    """The row of ``model`` with this id, if the principal's tenant owns it; else NotFound.
+
+    The tenant filter is part of the query itself, so another tenant's row is never loaded.
+    """
+    id_column = getattr(model, "id")  # noqa: B009 (every owned model has these columns)
+    tenant_column = getattr(model, "tenant_id")  # noqa: B009
+    row = session.scalar(
+        select(model).where(id_column == object_id, principal.tenant_filter(tenant_column))
+    )
+    if row is None:
+        raise NotFound(f"{what} not found")
+    return row

@@ -6,7 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
-from mailplane.auth.principals import Principal
+from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
 from mailplane.dns.domain_settings import validate_dns_settings
@@ -20,12 +20,7 @@ from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
 
 
 def get_domain(session: Session, principal: Principal, domain_id: int) -> Domain:
-    domain = session.scalar(
-        select(Domain).where(Domain.id == domain_id, principal.tenant_filter(Domain.tenant_id))
-    )
-    if domain is None:
-        raise NotFound("domain not found")
-    return domain
+    return get_owned(session, principal, Domain, domain_id, "domain")
 
 
 def list_domains(
@@ -227,13 +222,7 @@ def list_alias_domains(
 
 
 def delete_alias_domain(session: Session, principal: Principal, alias_domain_id: int) -> None:
-    alias_domain = session.scalar(
-        select(AliasDomain).where(
-            AliasDomain.id == alias_domain_id, principal.tenant_filter(AliasDomain.tenant_id)
-        )
-    )
-    if alias_domain is None:
-        raise NotFound("alias domain not found")
+    alias_domain = get_owned(session, principal, AliasDomain, alias_domain_id, "alias domain")
     session.delete(alias_domain)
     session.flush()
     record(

@@ -7,23 +7,18 @@ from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
 from mailplane.auth.passwords import hash_password
-from mailplane.auth.principals import Principal
+from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
 from mailplane.domains.names import normalize_local_part
 from mailplane.domains.service import get_domain
-from mailplane.errors import Conflict, NotFound
+from mailplane.errors import Conflict
 from mailplane.mailboxes.schemas import MailboxCreate, MailboxUpdate
 from mailplane.models import Mailbox, utcnow
 
 
 def get_mailbox(session: Session, principal: Principal, mailbox_id: int) -> Mailbox:
-    mailbox = session.scalar(
-        select(Mailbox).where(Mailbox.id == mailbox_id, principal.tenant_filter(Mailbox.tenant_id))
-    )
-    if mailbox is None:
-        raise NotFound("mailbox not found")
-    return mailbox
+    return get_owned(session, principal, Mailbox, mailbox_id, "mailbox")
 
 
 def list_mailboxes(
