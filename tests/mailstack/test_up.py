@@ -3,14 +3,20 @@
 
 from __future__ import annotations
 
+import imaplib
+import json
 import os
 import shutil
 import signal
+import smtplib
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from collections.abc import Iterator
+from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
@@ -71,7 +77,7 @@ def test_up_status_and_clean_stop(platform_env: dict[str, str]) -> None:
                 status.stdout
             )
         children = _children_of(up.pid)
-        assert len(children) == 2  # dovecot -F and postfix master
+        assert len(children) == 3  # dovecot -F, postfix master, the API (mailplane serve)
 
         up.send_signal(signal.SIGTERM)
         assert up.wait(30) == 0 or up.returncode == 128 + signal.SIGTERM
@@ -86,4 +92,96 @@ def test_up_status_and_clean_stop(platform_env: dict[str, str]) -> None:
         assert "DOWN" in after.stdout
     finally:
         if up.poll() is None:
+            up.kill()
+
+
+def _send(port: int, sender: str, recipient: str, subject: str) -> None:
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = sender, recipient, subject
+    message.set_content("sent while the API was down")
+    with smtplib.SMTP("127.0.0.1", port, timeout=30) as smtp:
+        smtp.send_message(message)
+
+
+def _wait_closed(port: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+        except OSError:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"port {port} still accepts connections")
+
+
+def _api(port: int, token: str, path: str, body: dict[str, object]) -> dict[str, object]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}",
+        data=json.dumps(body).encode(),
+        headers={"x-service-token": token, "content-type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+        result: dict[str, object] = json.loads(answer.read())
+        return result
+
+
+def test_mail_flows_while_the_api_is_down_and_the_api_comes_back(
+    platform_env: dict[str, str],
+) -> None:
+    init = subprocess.run(
+        [str(BIN), "init"], env=platform_env, capture_output=True, text=True, timeout=60
+    )
+    assert init.returncode == 0, init.stderr
+    token = init.stdout.strip().splitlines()[-1]
+    api_port = int(platform_env["MAILPLANE_API_PORT"])
+    log = Path(platform_env["MAILPLANE_STATE_DIR"]) / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen([str(BIN), "up"], env=platform_env, stdout=out, stderr=out)
+    try:
+        wait_for_port(api_port, timeout=30)
+        tenant = _api(api_port, token, "/api/v1/tenants", {"name": "down-test"})
+        domain = _api(
+            api_port,
+            token,
+            "/api/v1/mail/domains",
+            {"domain": "down.test", "customer_id": tenant["id"]},
+        )
+        _api(
+            api_port,
+            token,
+            f"/api/v1/mail/domains/{domain['id']}/accounts",
+            {"local_part": "info", "password": "password-while-down"},
+        )
+        api_pid = next(
+            pid
+            for pid in _children_of(up.pid)
+            if b"serve" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        os.kill(api_pid, signal.SIGKILL)
+        _wait_closed(api_port)
+
+        # The API is down: mail is still accepted, delivered, and readable over IMAP.
+        _send(int(platform_env["MAILPLANE_SMTP_PORT"]), "a@example.org", "info@down.test", "down")
+        with imaplib.IMAP4("127.0.0.1", int(platform_env["MAILPLANE_IMAP_PORT"])) as imap:
+            imap.login("info@down.test", "password-while-down")
+            imap.select("INBOX")
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline:
+                _, found = imap.search(None, "SUBJECT", '"down"')
+                if found[0]:
+                    break
+                time.sleep(0.1)
+                imap.noop()
+            assert found[0], "the message did not arrive while the API was down"
+
+        # The supervisor restarts the API.
+        wait_for_port(api_port, timeout=30)
+        assert api_pid not in _children_of(up.pid)
+        assert "restart" in log.read_text()
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(30)
+        except subprocess.TimeoutExpired:
             up.kill()

@@ -32,7 +32,7 @@ from mailplane.mailserver.requirements import DOVECOT, POSTFIX_MASTER
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent() -> None:  # pragma: no cover (runs in the child before exec)
+def die_with_parent() -> None:  # pragma: no cover (runs in the child before exec)
     """Linux: the child gets SIGKILL if its parent dies, even by SIGKILL."""
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
@@ -111,7 +111,7 @@ class MailServers:
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_die_with_parent if self.die_with_parent else None,
+            preexec_fn=die_with_parent if self.die_with_parent else None,
         )
 
     def _clear_dovecot_run(self) -> None:

@@ -11,24 +11,15 @@ import urllib.error
 import urllib.request
 from types import FrameType
 
-import uvicorn
-
 from mailplane import migrations
-from mailplane.api.app import create_app
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.dns import scheduler
 from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import MailServers, probe
+from mailplane.runtime.api_process import ApiProcess
 
 log = logging.getLogger(__name__)
-
-
-def _exit_on_sigterm(signum: int, _frame: FrameType | None) -> None:
-    # uvicorn restores the previous handler and re-raises the signal after its own
-    # graceful shutdown; with this handler that becomes SystemExit, so the finally
-    # clause below still stops Postfix and Dovecot instead of the process just dying.
-    raise SystemExit(128 + signum)
 
 
 def start_mail_servers(settings: Settings) -> MailServers | None:
@@ -56,36 +47,36 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
 
 
 def run_platform(settings: Settings) -> int:
-    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, then the API; all stopped on
-    Ctrl-C/SIGTERM."""
+    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop and the API (a child process
+    restarted if it dies); all stopped on Ctrl-C/SIGTERM."""
     from mailplane.cli.main import ensure_state
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
     migrations.upgrade(settings)
     bootstrap.prepare_state(settings)
-    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    stop = threading.Event()
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _on_signal)
+    signal.signal(signal.SIGINT, _on_signal)
     servers = start_mail_servers(settings)
     database = Database(settings)
-    stop = threading.Event()
     # DNS re-verification of due domains (spread over time by their next_check_at).
     dns_loop = threading.Thread(
         target=scheduler.run_forever, args=(settings, database, stop), name="dns", daemon=True
     )
     dns_loop.start()
+    api = ApiProcess()
+    api.start()
     try:
-        config = uvicorn.Config(
-            create_app(settings, database),
-            host=settings.api_host,
-            port=settings.api_port,
-            log_level="info",
-        )
-        # uvicorn installs its own SIGINT/SIGTERM handlers and returns when told to stop.
-        uvicorn.Server(config).run()
-    except KeyboardInterrupt:
-        pass
+        while not stop.wait(0.5):
+            api.watch()
     finally:
-        stop.set()
+        api.stop()
         dns_loop.join(timeout=10)
         database.dispose()
         if servers is not None:
