@@ -3,6 +3,7 @@ row exists exactly when the change it describes was committed."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -10,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from mailplane.auth.principals import Principal
 from mailplane.db.pagination import Page, keyset_page
+from mailplane.events.outbox import emit
 from mailplane.models import AuditEvent
 
 
@@ -22,7 +24,21 @@ def record(
     object_id: int | None,
     tenant_id: int | None,
     details: dict[str, Any] | None = None,
+    event: str | None = None,
+    at: datetime | None = None,
 ) -> None:
+    """Audit an admin change; with ``event``, also put it in the events outbox (same
+    transaction, same object and details as the payload)."""
+    if event is not None:
+        emit(
+            session,
+            event,
+            tenant_id=tenant_id,
+            object_type=object_type,
+            object_id=object_id,
+            payload=details,
+            at=at,
+        )
     session.add(
         AuditEvent(
             actor_type=principal.kind,

@@ -25,7 +25,6 @@ from mailplane.dns.checks import Report
 from mailplane.dns.resolver import DnsClient
 from mailplane.dns.service import key_record
 from mailplane.dns.verification import DomainSnapshot, apply_report, check, snapshot
-from mailplane.events.outbox import emit
 from mailplane.models import DkimKey, Domain, utcnow
 
 log = logging.getLogger(__name__)
@@ -152,14 +151,7 @@ def retire_due_keys(settings: Settings, database: Database, now: datetime) -> in
                 object_id=key.id,
                 tenant_id=domain.tenant_id,
                 details=details,
-            )
-            emit(
-                session,
-                "dkim.key_retired",
-                tenant_id=domain.tenant_id,
-                object_type="dkim_key",
-                object_id=key.id,
-                payload=details,
+                event="dkim.key_retired",
                 at=now,
             )
             removals.append(

@@ -17,7 +17,6 @@ from mailplane.domains import dkim
 from mailplane.domains.records import DnsRecord, records_for
 from mailplane.domains.service import add_dkim_key, get_domain
 from mailplane.errors import Conflict
-from mailplane.events.outbox import emit
 from mailplane.models import DkimKey, Domain
 
 
@@ -64,14 +63,7 @@ def rotate(
         object_id=key.id,
         tenant_id=domain.tenant_id,
         details=details,
-    )
-    emit(
-        session,
-        "dkim.key_created",
-        tenant_id=domain.tenant_id,
-        object_type="dkim_key",
-        object_id=key.id,
-        payload=details,
+        event="dkim.key_created",
         at=now,
     )
     return domain, key

@@ -26,7 +26,6 @@ from mailplane.config import Settings
 from mailplane.dns.checks import Outcome, Report, run_checks
 from mailplane.dns.resolver import DnsClient
 from mailplane.domains.records import DnsRecord, records_for
-from mailplane.events.outbox import emit
 from mailplane.models import DkimKey, Domain
 
 SENDING_STATES = frozenset({"verified", "failing"})
@@ -149,14 +148,7 @@ def apply_report(
             object_id=domain.id,
             tenant_id=domain.tenant_id,
             details={"domain": domain.name, **details},
-        )
-        emit(
-            session,
-            "domain.verification_changed",
-            tenant_id=domain.tenant_id,
-            object_type="domain",
-            object_id=domain.id,
-            payload={"domain": domain.name, **details},
+            event="domain.verification_changed",
             at=now,
         )
     session.flush()
@@ -193,14 +185,7 @@ def _switch_signing_key(
         object_id=new.id,
         tenant_id=domain.tenant_id,
         details=details,
-    )
-    emit(
-        session,
-        "dkim.key_activated",
-        tenant_id=domain.tenant_id,
-        object_type="dkim_key",
-        object_id=new.id,
-        payload=details,
+        event="dkim.key_activated",
         at=now,
     )
 
