@@ -15,6 +15,7 @@ from sqlalchemy import create_engine, text
 
 from mailplane.api.app import create_app
 from mailplane.config import Settings
+from tests.support.ports import free_port, wait_for_port
 
 
 @pytest.fixture
@@ -156,3 +157,36 @@ def test_token_create_list_revoke(env: dict[str, str]) -> None:
     bad_scope = mailplane(env, "token", "create", "x", "--scope", "root", check=False)
     assert bad_scope.returncode == 1
     assert "scopes must be among" in bad_scope.stderr
+
+
+@pytest.mark.parametrize("command", ["serve", "up"])
+def test_production_refuses_the_development_secret(env: dict[str, str], command: str) -> None:
+    """Outside development, a secret anybody can read in the source never signs tokens."""
+    production = {**env, "MAILPLANE_ENV": "production", "MAILPLANE_MAIL_ENABLED": "false"}
+    refused = mailplane(production, command, check=False)
+    assert refused.returncode != 0
+    assert "refusing to start" in refused.stderr
+    assert "mailplane init" in refused.stderr
+
+    too_short = mailplane({**production, "MAILPLANE_SECRET_KEY": "short"}, command, check=False)
+    assert too_short.returncode != 0
+    assert "refusing to start" in too_short.stderr
+
+
+def test_production_starts_with_the_secret_init_wrote(env: dict[str, str]) -> None:
+    mailplane(env, "init")
+    port = free_port()
+    production = {**env, "MAILPLANE_ENV": "production", "MAILPLANE_API_PORT": str(port)}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mailplane.cli.main", "serve"],
+        env=production,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for_port(port, timeout=30)
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+    assert "refusing to start" not in stderr
