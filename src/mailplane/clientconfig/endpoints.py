@@ -47,34 +47,18 @@ def _domain_of(address: str) -> tuple[str, str]:
     return email, split_address(email)[1]
 
 
-def _autoconfig(
-    session: SessionDep, settings: SettingsDep, request: Request, email: str | None
-) -> Response:
-    name = _domain_of(email)[1] if email else _host_domain(request, "autoconfig.")
-    xml = autoconfig_xml(settings, _hosted(session, name))
-    return Response(xml, media_type="application/xml")
-
-
 @router.get("/mail/config-v1.1.xml", response_class=Response)
+@router.get("/.well-known/autoconfig/mail/config-v1.1.xml", response_class=Response)
 def thunderbird_autoconfig(
     session: SessionDep,
     settings: SettingsDep,
     request: Request,
     emailaddress: Annotated[str | None, Query(max_length=320)] = None,
 ) -> Response:
-    """Thunderbird autoconfig, as fetched from autoconfig.<domain>."""
-    return _autoconfig(session, settings, request, emailaddress)
-
-
-@router.get("/.well-known/autoconfig/mail/config-v1.1.xml", response_class=Response)
-def thunderbird_autoconfig_well_known(
-    session: SessionDep,
-    settings: SettingsDep,
-    request: Request,
-    emailaddress: Annotated[str | None, Query(max_length=320)] = None,
-) -> Response:
-    """Thunderbird autoconfig, as fetched from <domain>/.well-known/."""
-    return _autoconfig(session, settings, request, emailaddress)
+    """Thunderbird autoconfig, fetched from autoconfig.<domain> or <domain>/.well-known/."""
+    name = _domain_of(emailaddress)[1] if emailaddress else _host_domain(request, "autoconfig.")
+    xml = autoconfig_xml(settings, _hosted(session, name))
+    return Response(xml, media_type="application/xml")
 
 
 @router.post("/autodiscover/autodiscover.xml", response_class=Response)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import dns.exception
 import dns.message
@@ -286,31 +286,36 @@ def publisher_for(
     return None
 
 
-def publish(
-    settings: Settings, mode: str, domain: str, values: dict[str, Any], records: list[DnsRecord]
+def _apply(
+    settings: Settings,
+    mode: str,
+    domain: str,
+    values: dict[str, Any],
+    records: list[DnsRecord],
+    operation: Literal["publish", "remove"],
 ) -> Publication:
-    """Publish, never raising: the outcome is a value the caller reports and audits."""
-    if mode == "manual":
-        return Publication("manual", "manual", "publish the records yourself", len(records))
+    """Run one publisher operation, never raising: the outcome is a value the caller
+    reports and audits."""
+    if mode == "manual" or (operation == "remove" and not records):
+        return Publication(mode, "manual", f"{operation} the records yourself", len(records))
     try:
         publisher = publisher_for(settings, mode, domain, values)
         assert publisher is not None
-        publisher.publish(records)
+        getattr(publisher, operation)(records)
     except (PublicationError, ValueError, dns.exception.DNSException) as exc:
         # ValueError, DNSException: a setting dnspython cannot use (a bad TSIG secret, ...).
         return Publication(mode, "failed", str(exc) or type(exc).__name__, 0)
-    return Publication(mode, "published", f"{len(records)} records published", len(records))
+    done = "published" if operation == "publish" else "removed"
+    return Publication(mode, done, f"{len(records)} records {done}", len(records))
+
+
+def publish(
+    settings: Settings, mode: str, domain: str, values: dict[str, Any], records: list[DnsRecord]
+) -> Publication:
+    return _apply(settings, mode, domain, values, records, "publish")
 
 
 def remove(
     settings: Settings, mode: str, domain: str, values: dict[str, Any], records: list[DnsRecord]
 ) -> Publication:
-    if mode == "manual" or not records:
-        return Publication(mode, "manual", "remove the records yourself", len(records))
-    try:
-        publisher = publisher_for(settings, mode, domain, values)
-        assert publisher is not None
-        publisher.remove(records)
-    except (PublicationError, ValueError, dns.exception.DNSException) as exc:
-        return Publication(mode, "failed", str(exc) or type(exc).__name__, 0)
-    return Publication(mode, "removed", f"{len(records)} records removed", len(records))
+    return _apply(settings, mode, domain, values, records, "remove")
