@@ -36,12 +36,12 @@ from tests.support.knot import Knot, knot_server, rdata  # noqa: E402
 from mailplane import migrations  # noqa: E402
 from mailplane.config import Settings  # noqa: E402
 from mailplane.db import Database  # noqa: E402
-from mailplane.dns import scheduler  # noqa: E402
-from mailplane.dns.resolver import DnsClient  # noqa: E402
-from mailplane.dns.verification import check, snapshot  # noqa: E402
-from mailplane.domains import dkim  # noqa: E402
+from mailplane.dkim import keys as dkim_keys  # noqa: E402
 from mailplane.domains.records import records_for  # noqa: E402
+from mailplane.domains.verification import scheduler  # noqa: E402
+from mailplane.domains.verification.state import check, snapshot  # noqa: E402
 from mailplane.models import DkimKey, Domain, Tenant  # noqa: E402
+from mailplane.protocols.dns.resolver import DnsClient  # noqa: E402
 
 ZONE = "bench.test"
 PLATFORM = "mailplane.test"
@@ -73,7 +73,7 @@ def settings_for(state_dir: Path, knot: Knot) -> Settings:
 def populate(settings: Settings, database: Database, knot: Knot, count: int) -> list[str]:
     """N domains in the database (one shared key: generating 5,000 RSA keys is not the
     point) and their records in one Knot zone, as customers would have published them."""
-    pair = dkim.generate("rsa-2048")
+    pair = dkim_keys.generate("rsa-2048")
     names = [f"d{i:05d}.{ZONE}" for i in range(count)]
     lines = [
         f"$ORIGIN {ZONE}.",

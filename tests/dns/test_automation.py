@@ -13,8 +13,8 @@ import dns.query
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.dkim_signing import sign_message
-from mailplane.dns import scheduler
+from mailplane.dkim.signing import sign_message
+from mailplane.domains.verification import scheduler
 from mailplane.models import Domain
 from tests.dns.conftest import SPF_INCLUDE, Clock
 from tests.dns.helpers import check_of, hosted_domain, verify

@@ -15,12 +15,12 @@ from sqlalchemy import select
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.dns import scheduler
-from mailplane.dns.automation import LexiconPublisher
-from mailplane.dns.resolver import DnsClient
-from mailplane.dns.verification import next_state, verify
-from mailplane.domains.records import DnsRecord
+from mailplane.domains.verification import scheduler
+from mailplane.domains.verification.state import next_state, verify
 from mailplane.models import Domain
+from mailplane.protocols.dns.publishers import LexiconPublisher
+from mailplane.protocols.dns.records import DnsRecord
+from mailplane.protocols.dns.resolver import DnsClient
 from tests.dns.helpers import hosted_domain
 from tests.support.api import Api
 from tests.support.knot import Knot
@@ -60,7 +60,7 @@ def test_periodic_check_takes_due_domains_and_spreads_the_next(
 
 
 def test_next_checks_are_spread_by_jitter(dns_settings: Settings) -> None:
-    from mailplane.dns.verification import next_check_at
+    from mailplane.domains.verification.state import next_check_at
 
     now = datetime(2026, 1, 1, tzinfo=UTC)
     times = {next_check_at(dns_settings, "verified", now) for _ in range(50)}

@@ -10,9 +10,9 @@ import dns.resolver
 import pytest
 import spf
 
-from mailplane.dns.resolver import DnsClient
-from mailplane.dns.spf import SpfEvaluator
-from mailplane.dns.spf_macros import MacroContext, SpfPermError, expand
+from mailplane.protocols.dns.resolver import DnsClient
+from mailplane.protocols.dns.spf import SpfEvaluator
+from mailplane.protocols.dns.spf_macros import MacroContext, SpfPermError, expand
 from tests.support.knot import Knot
 
 ZONE_RECORDS = {

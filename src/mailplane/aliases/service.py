@@ -9,15 +9,15 @@ from mailplane.aliases.schemas import AliasCreate, AliasUpdate
 from mailplane.audit.service import record
 from mailplane.auth.principals import Principal, get_owned
 from mailplane.db.pagination import Page, keyset_page
-from mailplane.domains.names import (
+from mailplane.domains.service import get_domain
+from mailplane.errors import Conflict, InvalidInput
+from mailplane.models import Alias, AliasDestination, Domain
+from mailplane.names import (
     normalize_address,
     normalize_local_part,
     reject_control_characters,
     to_a_label,
 )
-from mailplane.domains.service import get_domain
-from mailplane.errors import Conflict, InvalidInput
-from mailplane.models import Alias, AliasDestination, Domain
 
 MAX_DESTINATIONS = 100
 

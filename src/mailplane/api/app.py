@@ -18,8 +18,9 @@ from mailplane.auth.endpoints import router as auth_router
 from mailplane.clientconfig.endpoints import router as clientconfig_router
 from mailplane.config import Settings, get_settings
 from mailplane.db import Database
+from mailplane.dkim.endpoints import router as dkim_router
 from mailplane.domains.endpoints import router as domains_router
-from mailplane.domains.verification_endpoints import router as verification_router
+from mailplane.domains.verification.endpoints import router as verification_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
 from mailplane.tenants.endpoints import router as tenants_router
 
@@ -61,6 +62,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         tenants_router,
         domains_router,
         verification_router,
+        dkim_router,
         mailboxes_router,
         aliases_router,
         audit_router,

@@ -6,8 +6,8 @@ before the response goes out (``scope="function"``), or rolls back on any error.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, Header, Request
@@ -59,6 +59,15 @@ def get_session(request: Request) -> Iterator[Session]:
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_clock(request: Request) -> Callable[[], datetime]:
+    """``app.state.clock`` when set (tests move time with it), else the wall clock."""
+    clock: Callable[[], datetime] = getattr(request.app.state, "clock", utcnow)
+    return clock
+
+
+ClockDep = Annotated[Callable[[], datetime], Depends(get_clock)]
 
 
 def get_principal(

@@ -15,9 +15,9 @@ from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import REFRESH_TOKEN_PREFIX, digest, new_secret
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.domains.names import normalize_address
 from mailplane.errors import InvalidInput, Unauthenticated
 from mailplane.models import RefreshToken, Tenant, TenantAdmin, utcnow
+from mailplane.names import normalize_address
 
 
 def _issue_pair(database: Database, settings: Settings, admin: TenantAdmin) -> tuple[str, int, str]:

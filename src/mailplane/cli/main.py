@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 import sys
 from typing import Annotated
 
 import typer
 
-from mailplane.config import Settings, get_settings
+from mailplane.config import get_settings
 from mailplane.errors import MailplaneError
+from mailplane.runtime.state import ensure_state
 
 app = typer.Typer(help="mailplane: a self-hosted multi-tenant mail platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -24,18 +23,6 @@ app.add_typer(dns_app, name="dns")
 def _fail(message: str, code: int = 1) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
-
-
-def ensure_state(settings: Settings) -> bool:
-    """Create the state directory and the signing secret. True if the secret is new."""
-    settings.state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.state_dir, 0o755)  # noqa: S103 (postfix and dovecot traverse it)
-    if settings.secret_key or settings.secret_file.exists():
-        return False
-    fd = os.open(settings.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(secrets.token_urlsafe(48) + "\n")
-    return True
 
 
 @app.command()
@@ -143,8 +130,8 @@ def dns_verify(
 ) -> None:
     """Check domains' DNS now and update their verification state; exit 1 if any is broken."""
     from mailplane.db import Database
-    from mailplane.dns.scheduler import verify_now
-    from mailplane.domains.names import to_a_label
+    from mailplane.domains.verification.scheduler import verify_now
+    from mailplane.names import to_a_label
 
     if not domains and not all_domains:
         _fail("name one or more domains, or pass --all", 2)

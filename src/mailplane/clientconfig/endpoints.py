@@ -11,9 +11,9 @@ from sqlalchemy import select
 
 from mailplane.api.deps import SessionDep, SettingsDep
 from mailplane.clientconfig.render import autoconfig_xml, autodiscover_xml, mta_sts_policy
-from mailplane.domains.names import normalize_address, split_address, to_a_label
 from mailplane.errors import InvalidInput, MailplaneError, NotFound
 from mailplane.models import Domain
+from mailplane.names import normalize_address, split_address, to_a_label
 
 router = APIRouter(tags=["client configuration"])
 

@@ -1,56 +1,34 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 
 from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.pagination import PageDep
 from mailplane.api.params import OptionalQueryId, PathId
 from mailplane.api.responses import ERRORS
-from mailplane.dns import service as dns_service
-from mailplane.domains import dkim, service
-from mailplane.domains.names import to_u_label
+from mailplane.domains import publication, service
 from mailplane.domains.records import records_for
 from mailplane.domains.schemas import (
     AliasDomainCreate,
     AliasDomainOut,
-    DkimKeyOut,
+    DnsPublicationOut,
+    DnsRecordOut,
     DnsRecordsOut,
     DomainCreate,
     DomainCreated,
     DomainOut,
     DomainUpdate,
-    domain_out,
+    PublishOut,
 )
-from mailplane.models import AliasDomain, DkimKey, Domain
+from mailplane.models.statuses import Status
+from mailplane.protocols.dns.records import DnsRecord
 from mailplane.schemas import PageOut
 
 router = APIRouter(prefix="/api/v1/mail", tags=["domains"], responses=ERRORS)
 
 
-def _alias_domain_out(row: AliasDomain) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "domain_id": row.domain_id,
-        "name": to_u_label(row.name),
-        "name_ascii": row.name,
-        "created_at": row.created_at,
-    }
-
-
-def dkim_out(domain: Domain, key: DkimKey) -> dict[str, Any]:
-    return {
-        "id": key.id,
-        "selector": key.selector,
-        "algorithm": key.algorithm,
-        "status": key.status,
-        "dns_name": f"{key.selector}._domainkey.{domain.name}",
-        "dns_value": dkim.txt_value(key.algorithm, key.public_key_b64),
-        "created_at": key.created_at,
-        "activated_at": key.activated_at,
-        "retired_at": key.retired_at,
-    }
+def _records_out(records: list[DnsRecord]) -> list[DnsRecordOut]:
+    return [DnsRecordOut.model_validate(r.as_dict()) for r in records]
 
 
 @router.get("/domains", response_model=PageOut[DomainOut])
@@ -59,38 +37,38 @@ def list_domains(
     principal: PrincipalDep,
     page: PageDep,
     customer_id: OptionalQueryId = None,
-) -> dict[str, Any]:
+) -> PageOut[DomainOut]:
     result = service.list_domains(
         session, principal, limit=page.limit, cursor=page.cursor, tenant_id=customer_id
     )
-    return {"items": [domain_out(d) for d in result.items], "next_cursor": result.next_cursor}
+    return PageOut(items=[DomainOut.of(d) for d in result.items], next_cursor=result.next_cursor)
 
 
 @router.post("/domains", response_model=DomainCreated, status_code=status.HTTP_201_CREATED)
 def create_domain(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, body: DomainCreate
-) -> dict[str, Any]:
+) -> DomainCreated:
     """Creates the domain and its first DKIM key; answers with the DNS records to publish.
     With `dns_automation` rfc2136 or lexicon, the records are published at once (after the
     domain is committed) and `dns_publication` says how that went."""
     domain = service.create_domain(session, principal, settings, body)
     records = records_for(domain, service.dkim_keys(session, domain), settings)
-    publication = None
+    published = None
     if domain.dns_automation != "manual":
         session.commit()  # never hold the database while a DNS server answers
-        result = dns_service.publish_records(settings, domain, records)
-        dns_service.audit_publication(session, principal, domain, result)
-        publication = result.as_dict()
-    return {
-        **domain_out(domain),
-        "dns_records": [r.as_dict() for r in records],
-        "dns_publication": publication,
-    }
+        result = publication.publish_records(settings, domain, records)
+        publication.audit_publication(session, principal, domain, result)
+        published = DnsPublicationOut.model_validate(result.as_dict())
+    return DomainCreated(
+        **DomainOut.of(domain).model_dump(),
+        dns_records=_records_out(records),
+        dns_publication=published,
+    )
 
 
 @router.get("/domains/{domain_id}", response_model=DomainOut)
-def get_domain(session: SessionDep, principal: PrincipalDep, domain_id: PathId) -> dict[str, Any]:
-    return domain_out(service.get_domain(session, principal, domain_id))
+def get_domain(session: SessionDep, principal: PrincipalDep, domain_id: PathId) -> DomainOut:
+    return DomainOut.of(service.get_domain(session, principal, domain_id))
 
 
 @router.patch("/domains/{domain_id}", response_model=DomainOut)
@@ -100,29 +78,27 @@ def update_domain(
     settings: SettingsDep,
     domain_id: PathId,
     body: DomainUpdate,
-) -> dict[str, Any]:
+) -> DomainOut:
     """Switching to (or reconfiguring) rfc2136 or lexicon automation publishes the records."""
     domain = service.update_domain(session, principal, domain_id, body, settings)
     automation_changed = body.dns_automation is not None or body.dns_settings is not None
     if automation_changed and domain.dns_automation != "manual":
         records = records_for(domain, service.dkim_keys(session, domain), settings)
         session.commit()
-        result = dns_service.publish_records(settings, domain, records)
-        dns_service.audit_publication(session, principal, domain, result)
-    return domain_out(domain)
+        result = publication.publish_records(settings, domain, records)
+        publication.audit_publication(session, principal, domain, result)
+    return DomainOut.of(domain)
 
 
 @router.post("/domains/{domain_id}/suspend", response_model=DomainOut)
-def suspend_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> dict[str, Any]:
+def suspend_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> DomainOut:
     """No logins for any mailbox of the domain; mail for it is still accepted."""
-    return domain_out(service.set_status(session, principal, domain_id, "suspended"))
+    return DomainOut.of(service.set_status(session, principal, domain_id, Status.SUSPENDED))
 
 
 @router.post("/domains/{domain_id}/unsuspend", response_model=DomainOut)
-def unsuspend_domain(
-    session: SessionDep, principal: WriterDep, domain_id: PathId
-) -> dict[str, Any]:
-    return domain_out(service.set_status(session, principal, domain_id, "active"))
+def unsuspend_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> DomainOut:
+    return DomainOut.of(service.set_status(session, principal, domain_id, Status.ACTIVE))
 
 
 @router.delete("/domains/{domain_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -136,38 +112,45 @@ def delete_domain(
     service.delete_domain(session, principal, domain_id)
     if domain.dns_automation != "manual":
         session.commit()
-        result = dns_service.remove_records(settings, domain, records)
-        dns_service.audit_publication(session, principal, domain, result)
+        result = publication.remove_records(settings, domain, records)
+        publication.audit_publication(session, principal, domain, result)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
 @router.get("/domains/{domain_id}/dns", response_model=DnsRecordsOut)
 def dns_records(
     session: SessionDep, principal: PrincipalDep, settings: SettingsDep, domain_id: PathId
-) -> dict[str, Any]:
+) -> DnsRecordsOut:
     domain, records = service.dns_records(session, principal, settings, domain_id)
-    return {"domain": domain.name, "records": [r.as_dict() for r in records]}
+    return DnsRecordsOut(domain=domain.name, records=_records_out(records))
 
 
-@router.get("/domains/{domain_id}/dkim", response_model=list[DkimKeyOut])
-def dkim_keys(
-    session: SessionDep, principal: PrincipalDep, domain_id: PathId
-) -> list[dict[str, Any]]:
+@router.post("/domains/{domain_id}/dns/publish", response_model=PublishOut)
+def publish_dns(
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: PathId
+) -> PublishOut:
+    """(Re)publish every record of the domain through its DNS automation."""
     domain = service.get_domain(session, principal, domain_id)
-    return [dkim_out(domain, key) for key in service.dkim_keys(session, domain)]
+    records = publication.all_records(session, settings, domain)
+    session.commit()  # never hold the database while a DNS server answers
+    result = publication.publish_records(settings, domain, records)
+    publication.audit_publication(session, principal, domain, result)
+    return PublishOut(
+        publication=DnsPublicationOut.model_validate(result.as_dict()),
+        records=_records_out(records),
+    )
 
 
 @router.get("/domains/{domain_id}/alias-domains", response_model=PageOut[AliasDomainOut])
 def list_alias_domains(
     session: SessionDep, principal: PrincipalDep, domain_id: PathId, page: PageDep
-) -> dict[str, Any]:
+) -> PageOut[AliasDomainOut]:
     result = service.list_alias_domains(
         session, principal, domain_id, limit=page.limit, cursor=page.cursor
     )
-    return {
-        "items": [_alias_domain_out(row) for row in result.items],
-        "next_cursor": result.next_cursor,
-    }
+    return PageOut(
+        items=[AliasDomainOut.of(row) for row in result.items], next_cursor=result.next_cursor
+    )
 
 
 @router.post(
@@ -177,9 +160,9 @@ def list_alias_domains(
 )
 def create_alias_domain(
     session: SessionDep, principal: WriterDep, domain_id: PathId, body: AliasDomainCreate
-) -> dict[str, Any]:
+) -> AliasDomainOut:
     """Mail to any local part at the alias domain goes to the same local part here."""
-    return _alias_domain_out(service.create_alias_domain(session, principal, domain_id, body))
+    return AliasDomainOut.of(service.create_alias_domain(session, principal, domain_id, body))
 
 
 @router.delete("/alias-domains/{alias_domain_id}", status_code=status.HTTP_204_NO_CONTENT)

@@ -3,26 +3,10 @@ its DKIM keys and the platform settings (never stored: they follow the settings)
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Any
-
 from mailplane.config import Settings
-from mailplane.domains import dkim
+from mailplane.dkim import keys as dkim_keys
 from mailplane.models import DkimKey, Domain
-
-
-@dataclass(frozen=True)
-class DnsRecord:
-    type: str
-    name: str  # fully qualified, no trailing dot
-    value: str
-    purpose: str
-    required: bool = True
-    priority: int | None = None
-    ttl: int = 3600
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+from mailplane.protocols.dns.records import DnsRecord
 
 
 def spf_value(settings: Settings) -> str:
@@ -54,7 +38,7 @@ def records_for(domain: Domain, keys: list[DkimKey], settings: Settings) -> list
                 DnsRecord(
                     "TXT",
                     f"{key.selector}._domainkey.{name}",
-                    dkim.txt_value(key.algorithm, key.public_key_b64),
+                    dkim_keys.txt_value(key.algorithm, key.public_key_b64),
                     f"DKIM public key ({key.algorithm}, {key.status})",
                 )
             )

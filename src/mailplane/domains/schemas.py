@@ -5,6 +5,11 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
+from mailplane.domains.dns_settings import public_dns_settings
+from mailplane.domains.verification.state import can_send
+from mailplane.models import AliasDomain, Domain
+from mailplane.models.statuses import Status, VerificationStatus
+from mailplane.names import to_u_label
 from mailplane.schemas import ObjectId, RequestModel, ResponseModel
 
 DomainName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
@@ -36,8 +41,8 @@ class DomainOut(ResponseModel):
     domain: str = Field(description="Unicode form (U-label).")
     domain_ascii: str = Field(description="ASCII form (A-label), as stored and in DNS.")
     customer_id: int
-    status: str
-    verification_status: str
+    status: Status
+    verification_status: VerificationStatus
     failing_since: datetime | None
     verified_at: datetime | None
     last_checked_at: datetime | None
@@ -46,6 +51,25 @@ class DomainOut(ResponseModel):
     can_send: bool = Field(description="Verified (or failing inside the grace period) and active.")
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, domain: Domain) -> DomainOut:
+        return cls(
+            id=domain.id,
+            domain=to_u_label(domain.name),
+            domain_ascii=domain.name,
+            customer_id=domain.tenant_id,
+            status=Status(domain.status),
+            verification_status=VerificationStatus(domain.verification_status),
+            failing_since=domain.failing_since,
+            verified_at=domain.verified_at,
+            last_checked_at=domain.last_checked_at,
+            dns_automation=domain.dns_automation,
+            dns_settings=public_dns_settings(domain.dns_settings or {}),
+            can_send=can_send(domain),
+            created_at=domain.created_at,
+            updated_at=domain.updated_at,
+        )
 
 
 class DnsRecordOut(ResponseModel):
@@ -65,26 +89,19 @@ class DnsRecordsOut(ResponseModel):
 
 class DnsPublicationOut(ResponseModel):
     mode: str
-    status: str
+    status: Literal["manual", "published", "removed", "failed"]
     detail: str
     records: int
+
+
+class PublishOut(ResponseModel):
+    publication: DnsPublicationOut
+    records: list[DnsRecordOut]
 
 
 class DomainCreated(DomainOut):
     dns_records: list[DnsRecordOut]
     dns_publication: DnsPublicationOut | None = None
-
-
-class DkimKeyOut(ResponseModel):
-    id: int
-    selector: str
-    algorithm: str
-    status: str
-    dns_name: str
-    dns_value: str
-    created_at: datetime
-    activated_at: datetime | None
-    retired_at: datetime | None
 
 
 class AliasDomainCreate(RequestModel):
@@ -98,25 +115,12 @@ class AliasDomainOut(ResponseModel):
     name_ascii: str
     created_at: datetime
 
-
-def domain_out(domain: Any) -> dict[str, Any]:
-    from mailplane.dns.domain_settings import public_dns_settings
-    from mailplane.dns.verification import can_send
-    from mailplane.domains.names import to_u_label
-
-    return {
-        "id": domain.id,
-        "domain": to_u_label(domain.name),
-        "domain_ascii": domain.name,
-        "customer_id": domain.tenant_id,
-        "status": domain.status,
-        "verification_status": domain.verification_status,
-        "failing_since": domain.failing_since,
-        "verified_at": domain.verified_at,
-        "last_checked_at": domain.last_checked_at,
-        "dns_automation": domain.dns_automation,
-        "dns_settings": public_dns_settings(domain.dns_settings or {}),
-        "can_send": can_send(domain),
-        "created_at": domain.created_at,
-        "updated_at": domain.updated_at,
-    }
+    @classmethod
+    def of(cls, row: AliasDomain) -> AliasDomainOut:
+        return cls(
+            id=row.id,
+            domain_id=row.domain_id,
+            name=to_u_label(row.name),
+            name_ascii=row.name,
+            created_at=row.created_at,
+        )

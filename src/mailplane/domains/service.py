@@ -9,14 +9,15 @@ from mailplane.audit.service import record
 from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
-from mailplane.dns.domain_settings import validate_dns_settings
-from mailplane.dns.verification import next_check_at
-from mailplane.domains import dkim
-from mailplane.domains.names import to_a_label
-from mailplane.domains.records import DnsRecord, records_for
+from mailplane.dkim.rotation import add_key
+from mailplane.domains.dns_settings import validate_dns_settings
+from mailplane.domains.records import records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
+from mailplane.domains.verification.state import next_check_at
 from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
+from mailplane.names import to_a_label
+from mailplane.protocols.dns.records import DnsRecord
 
 
 def get_domain(session: Session, principal: Principal, domain_id: int) -> Domain:
@@ -56,24 +57,6 @@ def name_taken(session: Session, name: str) -> bool:
     )
 
 
-def add_dkim_key(
-    session: Session, domain: Domain, selector: str, algorithm: dkim.Algorithm, status: str
-) -> DkimKey:
-    pair = dkim.generate(algorithm)
-    key = DkimKey(
-        domain_id=domain.id,
-        selector=selector,
-        algorithm=algorithm,
-        private_key_pem=pair.private_key_pem,
-        public_key_b64=pair.public_key_b64,
-        status=status,
-        activated_at=utcnow() if status == "active" else None,
-    )
-    session.add(key)
-    session.flush()
-    return key
-
-
 def _require_platform_for_dns_settings(principal: Principal) -> None:
     """Per-domain DNS servers and credentials are the operator's: a tenant that could name
     the server would make the platform open TCP connections wherever it likes (SSRF)."""
@@ -106,7 +89,7 @@ def create_domain(
     session.add(domain)
     session.flush()
     algorithm = data.dkim_algorithm or settings.dkim_algorithm
-    add_dkim_key(session, domain, settings.dkim_selector, algorithm, "active")
+    add_key(session, domain, settings.dkim_selector, algorithm, "active")
     record(
         session,
         principal,

@@ -10,11 +10,11 @@ from mailplane.auth.passwords import hash_password
 from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
-from mailplane.domains.names import normalize_local_part
 from mailplane.domains.service import get_domain
 from mailplane.errors import Conflict
 from mailplane.mailboxes.schemas import MailboxCreate, MailboxUpdate
 from mailplane.models import Mailbox, utcnow
+from mailplane.names import normalize_local_part
 
 
 def get_mailbox(session: Session, principal: Principal, mailbox_id: int) -> Mailbox:

@@ -15,7 +15,7 @@ class Domain(Base):
     __tablename__ = "domains"
     __table_args__ = (
         Index("ix_domains_tenant_id_id", "tenant_id", "id"),
-        # The periodic re-check claims the domains due first (mailplane.dns.scheduler).
+        # The periodic re-check claims the domains due first (domains/verification/scheduler).
         Index("ix_domains_next_check_at", "next_check_at"),
     )
 

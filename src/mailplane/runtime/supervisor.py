@@ -14,10 +14,11 @@ from types import FrameType
 from mailplane import migrations
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.dns import scheduler
+from mailplane.domains.verification import scheduler
 from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import MailServers, probe
 from mailplane.runtime.api_process import ApiProcess
+from mailplane.runtime.state import ensure_state
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,6 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
 def run_platform(settings: Settings) -> int:
     """``mailplane up``: Dovecot, Postfix, the DNS re-check loop and the API (a child process
     restarted if it dies); all stopped on Ctrl-C/SIGTERM."""
-    from mailplane.cli.main import ensure_state
-
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
     migrations.upgrade(settings)

@@ -10,9 +10,9 @@ from mailplane.auth.passwords import hash_password
 from mailplane.auth.principals import Principal
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
-from mailplane.domains.names import normalize_address
 from mailplane.errors import Conflict, NotFound
 from mailplane.models import Domain, Tenant, TenantAdmin
+from mailplane.names import normalize_address
 from mailplane.tenants.schemas import TenantAdminCreate, TenantCreate, TenantUpdate
 
 

@@ -16,8 +16,8 @@ import re
 from typing import Any
 
 from mailplane.config import Settings
-from mailplane.domains.names import to_a_label
 from mailplane.errors import InvalidInput
+from mailplane.names import to_a_label
 
 ALLOWED_KEYS = {
     "manual": frozenset(),

@@ -23,10 +23,12 @@ from sqlalchemy.orm import Session
 from mailplane.audit.service import record
 from mailplane.auth.principals import SYSTEM, Principal
 from mailplane.config import Settings
-from mailplane.dns.checks import Outcome, Report, run_checks
-from mailplane.dns.resolver import DnsClient
-from mailplane.domains.records import DnsRecord, records_for
+from mailplane.dkim.rotation import switch_signing_key
+from mailplane.domains.records import records_for
+from mailplane.domains.verification.checks import Outcome, Report, run_checks
 from mailplane.models import DkimKey, Domain
+from mailplane.protocols.dns.records import DnsRecord
+from mailplane.protocols.dns.resolver import DnsClient
 
 SENDING_STATES = frozenset({"verified", "failing"})
 
@@ -123,7 +125,7 @@ def apply_report(
     domain.last_checked_at = now
     domain.last_check_report = {**report.as_dict(), "checked_at": now.isoformat()}
     if report.dkim_ready_selector and report.outcome != "inconclusive":
-        _switch_signing_key(session, settings, domain, report.dkim_ready_selector, now, principal)
+        switch_signing_key(session, settings, domain, report.dkim_ready_selector, now, principal)
     old = domain.verification_status
     transition = next_state(
         old,
@@ -152,42 +154,6 @@ def apply_report(
             at=now,
         )
     session.flush()
-
-
-def _switch_signing_key(
-    session: Session,
-    settings: Settings,
-    domain: Domain,
-    selector: str,
-    now: datetime,
-    principal: Principal,
-) -> None:
-    """The pending key is published correctly: sign with it, retire the old one later."""
-    keys = list(session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id)))
-    new = next((k for k in keys if k.selector == selector and k.status == "pending"), None)
-    if new is None:
-        return  # already switched by a concurrent check
-    retire_after = now + timedelta(hours=settings.dkim_retire_after_hours)
-    retiring = []
-    for key in keys:
-        if key.status == "active":
-            key.status, key.retire_after = "retiring", retire_after
-            retiring.append(key.selector)
-        elif key.status == "pending" and key.id < new.id:
-            key.status, key.retired_at = "retired", now  # an older rotation overtaken
-    new.status, new.activated_at = "active", now
-    details = {"domain": domain.name, "selector": selector, "retiring": retiring}
-    record(
-        session,
-        principal,
-        "dkim.activate",
-        object_type="dkim_key",
-        object_id=new.id,
-        tenant_id=domain.tenant_id,
-        details=details,
-        event="dkim.key_activated",
-        at=now,
-    )
 
 
 def verify(

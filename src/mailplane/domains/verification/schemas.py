@@ -5,8 +5,8 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from mailplane.domains.schemas import DkimKeyOut, DnsRecordOut
-from mailplane.schemas import RequestModel, ResponseModel
+from mailplane.models.statuses import VerificationStatus
+from mailplane.schemas import ResponseModel
 
 
 class CheckOut(ResponseModel):
@@ -28,32 +28,9 @@ class VerificationOut(ResponseModel):
         description="ok: verified records; broken: a decisive check failed; inconclusive: DNS "
         "could not be asked (the state did not change); null: never checked"
     )
-    verification_status: str
+    verification_status: VerificationStatus
     last_checked_at: datetime | None
     failing_since: datetime | None
     verified_at: datetime | None
     can_send: bool
     checks: list[CheckOut]
-
-
-class RotateIn(RequestModel):
-    algorithm: Literal["rsa-2048", "ed25519"] | None = None
-
-
-class PublicationOut(ResponseModel):
-    mode: str
-    status: Literal["manual", "published", "removed", "failed"]
-    detail: str
-    records: int
-
-
-class RotateOut(DkimKeyOut):
-    """The new key, the record that publishes it, and how publishing went."""
-
-    dns_record: DnsRecordOut
-    publication: PublicationOut
-
-
-class PublishOut(ResponseModel):
-    publication: PublicationOut
-    records: list[DnsRecordOut]

@@ -13,8 +13,14 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from mailplane.dns.resolver import DnsClient, DnsTemporaryError
-from mailplane.dns.spf_macros import MacroContext, SpfPermError, SpfTempError, target_domain
+from mailplane.protocols.dns.errors import DnsTransientError
+from mailplane.protocols.dns.resolver import DnsClient
+from mailplane.protocols.dns.spf_macros import (
+    MacroContext,
+    SpfPermError,
+    SpfTempError,
+    target_domain,
+)
 
 SpfResult = Literal["pass", "fail", "softfail", "neutral", "none", "permerror", "temperror"]
 
@@ -202,13 +208,13 @@ class SpfEvaluator:
     def _txt(self, name: str) -> list[str]:
         try:
             return self.dns.txt(name)
-        except DnsTemporaryError as exc:
+        except DnsTransientError as exc:
             raise SpfTempError(str(exc)) from exc
 
     def _addresses(self, name: str, version: int) -> list[str]:
         try:
             return self.dns.addresses(name, version)
-        except DnsTemporaryError as exc:
+        except DnsTransientError as exc:
             raise SpfTempError(str(exc)) from exc
 
     # -- evaluation ---------------------------------------------------------------------
@@ -288,7 +294,7 @@ class SpfEvaluator:
     ) -> bool:
         try:
             exchanges = [m.exchange for m in self.dns.mx(target) if m.exchange]
-        except DnsTemporaryError as exc:
+        except DnsTransientError as exc:
             raise SpfTempError(str(exc)) from exc
         self._void(state, not exchanges)
         if len(exchanges) > MAX_NAMES_PER_TERM:
@@ -306,7 +312,7 @@ class SpfEvaluator:
     ) -> bool:
         try:
             names = self.dns.ptr(str(address))[:MAX_NAMES_PER_TERM]
-        except DnsTemporaryError:
+        except DnsTransientError:
             return False  # section 5.5: a failed PTR lookup simply does not match
         self._void(state, not names)
         for name in names:
@@ -315,7 +321,7 @@ class SpfEvaluator:
             try:
                 if str(address) in self.dns.addresses(name, address.version):
                     return True
-            except DnsTemporaryError:
+            except DnsTransientError:
                 continue
         return False
 

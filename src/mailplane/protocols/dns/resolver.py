@@ -3,7 +3,7 @@
 Two outcomes only, decided here and nowhere else (Mailu issue 3252 shows what happens when
 a bad name is reported as an outage): a name that does not exist, has no record of the type
 asked, or cannot even be a name answers *empty* ("not found"); a timeout, SERVFAIL, REFUSED
-or an unreachable server raises ``DnsTemporaryError`` ("try again later").
+or an unreachable server raises ``DnsTransientError`` ("try again later").
 """
 
 from __future__ import annotations
@@ -23,10 +23,7 @@ import dns.resolver
 import dns.reversename
 
 from mailplane.config import Settings
-
-
-class DnsTemporaryError(Exception):
-    """The question could not be answered now; the answer may exist. Retry later."""
+from mailplane.protocols.dns.errors import DnsTransientError
 
 
 @dataclass(frozen=True)
@@ -98,7 +95,7 @@ class DnsClient:
             # Not a possible name: nothing can exist there. Bad input, not an outage.
             return []
         if not self.nameservers:
-            raise DnsTemporaryError("no DNS resolver is configured")
+            raise DnsTransientError("no DNS resolver is configured")
         failures = []
         for server in self.nameservers:
             try:
@@ -123,7 +120,7 @@ class DnsClient:
             except dns.exception.DNSException:
                 return []  # a CNAME loop or an over-long chain: nothing usable exists
             return list(chain.answer) if chain.answer is not None else []
-        raise DnsTemporaryError(f"{rdtype} {name}: no server answered ({'; '.join(failures)})")
+        raise DnsTransientError(f"{rdtype} {name}: no server answered ({'; '.join(failures)})")
 
     def txt(self, name: str) -> list[str]:
         """Each TXT record as one string: its character-strings concatenated (RFC 7208 3.3)."""

@@ -16,16 +16,13 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select
 
-from mailplane.audit.service import record
-from mailplane.auth.principals import SYSTEM
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.dns import automation
-from mailplane.dns.checks import Report
-from mailplane.dns.resolver import DnsClient
-from mailplane.dns.service import key_record
-from mailplane.dns.verification import DomainSnapshot, apply_report, check, snapshot
+from mailplane.dkim import rotation
+from mailplane.domains.verification.checks import Report
+from mailplane.domains.verification.state import DomainSnapshot, apply_report, check, snapshot
 from mailplane.models import DkimKey, Domain, utcnow
+from mailplane.protocols.dns.resolver import DnsClient
 
 log = logging.getLogger(__name__)
 
@@ -123,50 +120,10 @@ def run_pending(
             results = list(pool.map(lambda s: (s, check(dns, settings, s)), batch))
             _store(settings, database, results, now)
             done += len(results)
-    done_keys = retire_due_keys(settings, database, now)
+    done_keys = rotation.retire_due_keys(settings, database, now)
     if done or done_keys:
         log.info("dns: checked %d domains, retired %d DKIM keys", done, done_keys)
     return done
-
-
-def retire_due_keys(settings: Settings, database: Database, now: datetime) -> int:
-    """Retiring keys past their delay become retired; automation removes their record."""
-    removals = []
-    with database.transaction() as session:
-        keys = list(
-            session.scalars(
-                select(DkimKey).where(DkimKey.status == "retiring", DkimKey.retire_after <= now)
-            )
-        )
-        for key in keys:
-            domain = session.get(Domain, key.domain_id)
-            assert domain is not None
-            key.status, key.retired_at = "retired", now
-            details = {"domain": domain.name, "selector": key.selector}
-            record(
-                session,
-                SYSTEM,
-                "dkim.retire",
-                object_type="dkim_key",
-                object_id=key.id,
-                tenant_id=domain.tenant_id,
-                details=details,
-                event="dkim.key_retired",
-                at=now,
-            )
-            removals.append(
-                (
-                    domain.dns_automation,
-                    domain.name,
-                    dict(domain.dns_settings or {}),
-                    key_record(domain, key),
-                )
-            )
-    for mode, name, values, dns_record in removals:
-        result = automation.remove(settings, mode, name, values, [dns_record])
-        if result.status == "failed":
-            log.warning("dns: could not remove %s: %s", dns_record.name, result.detail)
-    return len(removals)
 
 
 def run_forever(

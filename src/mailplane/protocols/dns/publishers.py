@@ -25,13 +25,18 @@ import dns.tsigkeyring
 import dns.update
 
 from mailplane.config import Settings
-from mailplane.domains.records import DnsRecord
+from mailplane.protocols.dns.errors import DnsPermanentError, DnsTransientError
+from mailplane.protocols.dns.records import DnsRecord
 
 MODES = ("manual", "rfc2136", "lexicon")
 
 
-class PublicationError(Exception):
-    """The DNS server or provider refused or could not be reached."""
+class PublicationError(DnsPermanentError):
+    """The DNS server or provider refused the change, or it is not configured."""
+
+
+class PublicationUnreachable(PublicationError, DnsTransientError):
+    """The DNS server or provider could not be reached; publishing again may work."""
 
 
 @dataclass(frozen=True)
@@ -130,7 +135,7 @@ class Rfc2136Publisher:
         except dns.tsig.PeerError as exc:
             raise PublicationError(f"the DNS server rejected the TSIG signature: {exc}") from exc
         except (OSError, dns.exception.DNSException) as exc:
-            raise PublicationError(
+            raise PublicationUnreachable(
                 f"DNS server {self.config.server}:{self.config.port} unreachable: {exc}"
             ) from exc
         rcode = response.rcode()

@@ -15,10 +15,12 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
 
 from mailplane.config import Settings
-from mailplane.dns.resolver import DnsClient, DnsTemporaryError
-from mailplane.dns.spf import SpfEvaluator
-from mailplane.domains import dkim
-from mailplane.domains.records import DnsRecord, spf_value
+from mailplane.dkim import keys as dkim_keys
+from mailplane.domains.records import spf_value
+from mailplane.protocols.dns.errors import DnsTransientError
+from mailplane.protocols.dns.records import DnsRecord
+from mailplane.protocols.dns.resolver import DnsClient
+from mailplane.protocols.dns.spf import SpfEvaluator
 
 Status = Literal["ok", "warning", "error"]
 
@@ -73,7 +75,7 @@ def _guard(make: Callable[[], list[Check]], fallback: Check) -> list[Check]:
     """A DNS outage yields an error marked temporary, never a verdict about the records."""
     try:
         return make()
-    except DnsTemporaryError as exc:
+    except DnsTransientError as exc:
         fallback.status = "error"
         fallback.temporary = True
         fallback.hint = (
@@ -138,7 +140,7 @@ def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
             if outcome.result == "pass":
                 continue
             if outcome.result == "temperror":
-                raise DnsTemporaryError(outcome.reason)
+                raise DnsTransientError(outcome.reason)
             if outcome.result == "none":
                 check.hint = f"Publish a TXT record at {domain}: {expected}"
             elif outcome.result == "permerror":
@@ -173,7 +175,7 @@ def _dkim_tags(value: str) -> dict[str, str]:
 
 def _check_one_key(dns: DnsClient, domain: str, key: KeyLike) -> Check:
     name = f"{key.selector}._domainkey.{domain}"
-    expected = dkim.txt_value(key.algorithm, key.public_key_b64)
+    expected = dkim_keys.txt_value(key.algorithm, key.public_key_b64)
     check = Check("dkim", f"TXT {name}", expected, None, "error", "")
     check.details = {"selector": key.selector, "key_status": key.status}
     values = dns.txt(name)
@@ -240,7 +242,7 @@ def check_dkim(dns: DnsClient, domain: str, keys: list[KeyLike]) -> tuple[list[C
         fallback = Check(
             "dkim",
             f"TXT {key.selector}._domainkey.{domain}",
-            dkim.txt_value(key.algorithm, key.public_key_b64),
+            dkim_keys.txt_value(key.algorithm, key.public_key_b64),
             None,
             "error",
             "",

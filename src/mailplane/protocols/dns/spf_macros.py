@@ -9,12 +9,14 @@ import ipaddress
 import re
 from dataclasses import dataclass
 
+from mailplane.protocols.dns.errors import DnsPermanentError, DnsTransientError
 
-class SpfPermError(Exception):
+
+class SpfPermError(DnsPermanentError):
     """RFC 7208 "permerror": the published record cannot be interpreted."""
 
 
-class SpfTempError(Exception):
+class SpfTempError(DnsTransientError):
     """RFC 7208 "temperror": a DNS failure that may go away."""
 
 

@@ -1,0 +1,178 @@
+"""The DKIM key life cycle of a domain: create, rotate, switch, retire.
+
+A rotation adds a ``pending`` key; verification switches signing to it once DNS serves it
+(``switch_signing_key``), the old key becomes ``retiring`` and, after
+``dkim_retire_after_hours`` so that mail in flight still verifies, ``retired`` with its
+record removed by DNS automation. Services flush; callers commit.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from mailplane.audit.service import record
+from mailplane.auth.principals import SYSTEM, Principal
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.dkim import keys as dkim_keys
+from mailplane.errors import Conflict
+from mailplane.models import DkimKey, Domain, utcnow
+from mailplane.protocols.dns import publishers
+from mailplane.protocols.dns.records import DnsRecord
+
+log = logging.getLogger(__name__)
+
+
+def add_key(
+    session: Session, domain: Domain, selector: str, algorithm: dkim_keys.Algorithm, status: str
+) -> DkimKey:
+    pair = dkim_keys.generate(algorithm)
+    key = DkimKey(
+        domain_id=domain.id,
+        selector=selector,
+        algorithm=algorithm,
+        private_key_pem=pair.private_key_pem,
+        public_key_b64=pair.public_key_b64,
+        status=status,
+        activated_at=utcnow() if status == "active" else None,
+    )
+    session.add(key)
+    session.flush()
+    return key
+
+
+def new_selector(taken: set[str], now: datetime) -> str:
+    """``mp<yyyymm><n>``: sortable by date, unique per domain, valid as a DNS label."""
+    n = 1
+    while f"mp{now:%Y%m}{n}" in taken:
+        n += 1
+    return f"mp{now:%Y%m}{n}"
+
+
+def rotate(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    domain: Domain,
+    algorithm: dkim_keys.Algorithm | None,
+    now: datetime,
+) -> DkimKey:
+    """Create the next key as ``pending``; signing switches once DNS serves it."""
+    keys = list(session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id)))
+    pending = next((k for k in keys if k.status == "pending"), None)
+    if pending is not None:
+        raise Conflict(
+            f"a rotation is already waiting for selector {pending.selector} to appear in DNS; "
+            "publish it and verify the domain, or wait for the periodic check",
+            code="rotation_pending",
+        )
+    active = next((k for k in keys if k.status == "active"), None)
+    chosen: dkim_keys.Algorithm = algorithm or (
+        "ed25519"
+        if active is not None and active.algorithm == "ed25519"
+        else settings.dkim_algorithm
+    )
+    selector = new_selector({k.selector for k in keys}, now)
+    key = add_key(session, domain, selector, chosen, "pending")
+    details = {"domain": domain.name, "selector": selector, "algorithm": chosen}
+    record(
+        session,
+        principal,
+        "dkim.rotate",
+        object_type="dkim_key",
+        object_id=key.id,
+        tenant_id=domain.tenant_id,
+        details=details,
+        event="dkim.key_created",
+        at=now,
+    )
+    return key
+
+
+def key_record(domain: Domain, key: DkimKey) -> DnsRecord:
+    return DnsRecord(
+        "TXT",
+        f"{key.selector}._domainkey.{domain.name}",
+        dkim_keys.txt_value(key.algorithm, key.public_key_b64),
+        f"DKIM public key ({key.algorithm}, {key.status})",
+    )
+
+
+def switch_signing_key(
+    session: Session,
+    settings: Settings,
+    domain: Domain,
+    selector: str,
+    now: datetime,
+    principal: Principal,
+) -> None:
+    """The pending key is published correctly: sign with it, retire the old one later."""
+    keys = list(session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id)))
+    new = next((k for k in keys if k.selector == selector and k.status == "pending"), None)
+    if new is None:
+        return  # already switched by a concurrent check
+    retire_after = now + timedelta(hours=settings.dkim_retire_after_hours)
+    retiring = []
+    for key in keys:
+        if key.status == "active":
+            key.status, key.retire_after = "retiring", retire_after
+            retiring.append(key.selector)
+        elif key.status == "pending" and key.id < new.id:
+            key.status, key.retired_at = "retired", now  # an older rotation overtaken
+    new.status, new.activated_at = "active", now
+    details = {"domain": domain.name, "selector": selector, "retiring": retiring}
+    record(
+        session,
+        principal,
+        "dkim.activate",
+        object_type="dkim_key",
+        object_id=new.id,
+        tenant_id=domain.tenant_id,
+        details=details,
+        event="dkim.key_activated",
+        at=now,
+    )
+
+
+def retire_due_keys(settings: Settings, database: Database, now: datetime) -> int:
+    """Retiring keys past their delay become retired; automation removes their record."""
+    removals = []
+    with database.transaction() as session:
+        keys = list(
+            session.scalars(
+                select(DkimKey).where(DkimKey.status == "retiring", DkimKey.retire_after <= now)
+            )
+        )
+        for key in keys:
+            domain = session.get(Domain, key.domain_id)
+            assert domain is not None
+            key.status, key.retired_at = "retired", now
+            details = {"domain": domain.name, "selector": key.selector}
+            record(
+                session,
+                SYSTEM,
+                "dkim.retire",
+                object_type="dkim_key",
+                object_id=key.id,
+                tenant_id=domain.tenant_id,
+                details=details,
+                event="dkim.key_retired",
+                at=now,
+            )
+            removals.append(
+                (
+                    domain.dns_automation,
+                    domain.name,
+                    dict(domain.dns_settings or {}),
+                    key_record(domain, key),
+                )
+            )
+    for mode, name, values, dns_record in removals:
+        result = publishers.remove(settings, mode, name, values, [dns_record])
+        if result.status == "failed":
+            log.warning("dns: could not remove %s: %s", dns_record.name, result.detail)
+    return len(removals)

@@ -1,0 +1,1 @@
+"""Domain verification: DNS checks, the state machine, periodic re-checks, endpoints."""
