@@ -69,14 +69,16 @@ def make_settings(state: Path, db: Path) -> Settings:
             "imaps_port",
         )
     }
-    return Settings(  # type: ignore[arg-type]
-        env="test",
-        state_dir=state,
-        database_url=f"sqlite:///{db}",
-        mail_fsync=False,
-        argon2_memory_kib=1024,
-        argon2_time_cost=1,
-        **ports,
+    return Settings.model_validate(
+        {
+            "env": "test",
+            "state_dir": state,
+            "database_url": f"sqlite:///{db}",
+            "mail_fsync": False,
+            "argon2_memory_kib": 1024,
+            "argon2_time_cost": 1,
+            **ports,
+        }
     )
 
 

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from tests.support.api import Api
 
 
 @pytest.fixture
-def domain(api: Api) -> dict[str, object]:
+def domain(api: Api) -> dict[str, Any]:
     return api.domain(api.tenant()["id"])
 
 
-def test_several_destinations_as_list_or_comma_string(api: Api, domain: dict[str, object]) -> None:
+def test_several_destinations_as_list_or_comma_string(api: Api, domain: dict[str, Any]) -> None:
     name = domain["domain_ascii"]
     listed = api.alias(domain["id"], "team", ["A@Example.com", "b@example.com", "a@example.com"])
     assert listed["source"] == f"team@{name}"
@@ -32,7 +34,7 @@ def test_several_destinations_as_list_or_comma_string(api: Api, domain: dict[str
     assert api.ok("GET", f"/api/v1/mail/aliases/{listed['id']}") == listed
 
 
-def test_forwarding_with_and_without_a_copy(api: Api, domain: dict[str, object]) -> None:
+def test_forwarding_with_and_without_a_copy(api: Api, domain: dict[str, Any]) -> None:
     name = domain["domain_ascii"]
     api.mailbox(domain["id"], "info")
     forward = api.alias(domain["id"], f"info@{name}", "outside@example.com", keep_copy=True)
@@ -53,7 +55,7 @@ def test_forwarding_with_and_without_a_copy(api: Api, domain: dict[str, object])
 
 
 @pytest.mark.parametrize("source", ["@", "*"])
-def test_catch_all(api: Api, domain: dict[str, object], source: str) -> None:
+def test_catch_all(api: Api, domain: dict[str, Any], source: str) -> None:
     name = domain["domain_ascii"]
     catch_all = api.alias(domain["id"], source, "catch@example.com")
     assert catch_all["source"] == f"@{name}"
@@ -65,7 +67,7 @@ def test_catch_all(api: Api, domain: dict[str, object], source: str) -> None:
     assert (again.status_code, again.json()["error"]) == (409, "alias_exists")
 
 
-def test_update_list_and_delete(api: Api, domain: dict[str, object]) -> None:
+def test_update_list_and_delete(api: Api, domain: dict[str, Any]) -> None:
     created = api.alias(domain["id"], "sales", "a@example.com")
     path = f"/api/v1/mail/aliases/{created['id']}"
     updated = api.ok("PUT", path, json={"destination": ["b@example.com", "c@example.com"]})
@@ -93,7 +95,7 @@ def test_update_list_and_delete(api: Api, domain: dict[str, object]) -> None:
     assert (duplicate.status_code, duplicate.json()["error"]) == (409, "alias_exists")
 
 
-def test_source_must_be_at_the_domain(api: Api, domain: dict[str, object]) -> None:
+def test_source_must_be_at_the_domain(api: Api, domain: dict[str, Any]) -> None:
     other = api.domain(api.tenant()["id"])
     for source in (f"x@{other['domain_ascii']}", f"@{other['domain_ascii']}", "x@example.com"):
         response = api.post(
@@ -103,7 +105,7 @@ def test_source_must_be_at_the_domain(api: Api, domain: dict[str, object]) -> No
         assert (response.status_code, response.json()["error"]) == (422, "source_outside_domain")
 
 
-def test_alias_domain_and_aliases_coexist(api: Api, domain: dict[str, object]) -> None:
+def test_alias_domain_and_aliases_coexist(api: Api, domain: dict[str, Any]) -> None:
     """An alias domain maps every local part; its own aliases are refused (one domain, one list)."""
     alias_domain = api.ok(
         "POST",

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 
 import jwt
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from mailplane.auth import jwt_tokens, service_tokens
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.models import ServiceToken
+from mailplane.models import Domain, ServiceToken, Tenant
 from tests.support.api import Api
 
 PASSWORD = "admin-password-1"
@@ -105,7 +106,7 @@ def test_bad_credentials_answer_401_with_a_code(
 
     # Signed with another key, or with "none", or for another tenant: refused.
     forged = jwt.encode(claims, "x" * 48, algorithm="HS256")
-    unsigned = jwt.encode(claims, None, algorithm="none")
+    unsigned = jwt.encode(claims, None, algorithm="none")  # type: ignore[arg-type]
     other_tenant = jwt.encode(
         {**claims, "tid": claims["tid"] + 1}, settings.effective_secret(), algorithm="HS256"
     )
@@ -129,17 +130,21 @@ def test_read_scope_token_cannot_write(api: Api, database: Database) -> None:
     me = reader.ok("GET", "/api/v1/auth/me")
     assert me["scopes"] == ["read"]
     assert me["tenant_id"] is None
+    name = f"read-only-{secrets.token_hex(3)}"
+    target = api.tenant()
     for method, path, body in [
-        ("POST", "/api/v1/tenants", {"name": f"r-{secrets.token_hex(3)}"}),
-        ("POST", "/api/v1/mail/domains", {"domain": "read-only.test", "customer_id": 1}),
-        ("DELETE", "/api/v1/tenants/1", None),
+        ("POST", "/api/v1/tenants", {"name": name}),
+        ("POST", "/api/v1/mail/domains", {"domain": f"{name}.test", "customer_id": target["id"]}),
+        ("DELETE", f"/api/v1/tenants/{target['id']}", None),
     ]:
         response = reader.request(method, path, json=body)
         assert response.status_code == 403, response.text
         assert response.json()["error"] == "insufficient_scope"
-    assert all(
-        t["name"] != "read-only" for t in api.ok("GET", "/api/v1/tenants?limit=500")["items"]
-    )
+    # Nothing was written: no such tenant, no domain, and the target tenant is still there.
+    with database.session(write=False) as session:
+        assert session.scalar(select(Tenant).where(Tenant.name == name)) is None
+        assert session.scalar(select(Domain).where(Domain.name == f"{name}.test")) is None
+    assert api.get(f"/api/v1/tenants/{target['id']}").status_code == 200
 
 
 def test_revoked_token_is_401_and_last_used_is_recorded(api: Api, database: Database) -> None:

@@ -46,4 +46,5 @@ def check_of(report: dict[str, Any], kind: str, decisive_only: bool = False) -> 
         c for c in report["checks"] if c["check"] == kind and (c["decisive"] or not decisive_only)
     ]
     assert matches, f"no {kind} check in {report['checks']}"
-    return matches[0]
+    found: dict[str, Any] = matches[0]
+    return found

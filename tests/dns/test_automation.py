@@ -229,7 +229,7 @@ def _knot_txt(knot: Knot):  # type: ignore[no-untyped-def]
         response = dns.query.udp(query, "127.0.0.1", port=knot.port, timeout=timeout)
         for rrset in response.answer:
             for item in rrset:
-                return b"".join(item.strings)  # type: ignore[attr-defined,no-any-return]
+                return b"".join(item.strings)
         return None
 
     return lookup

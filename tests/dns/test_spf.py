@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from typing import Any
 
 import dns.resolver
 import pytest
@@ -65,7 +66,7 @@ CASES = [
 @pytest.fixture(scope="module")
 def spf_zone(knot: Knot) -> str:
     zone = f"spf{secrets.token_hex(4)}.test"
-    records = [
+    records: list[dict[str, Any]] = [
         {"type": "TXT", "name": f"{label}.{zone}", "value": value.format(z=zone)}
         for label, value in ZONE_RECORDS.items()
     ]

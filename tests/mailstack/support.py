@@ -97,19 +97,27 @@ class MailStack:
 
     def submission(self, login: str | None = None, password: str | None = None) -> smtplib.SMTP:
         client = smtplib.SMTP(self.host, self.settings.submission_port, timeout=10)
-        client.ehlo("laptop.outside.test")
-        client.starttls(context=tls_context())
-        client.ehlo("laptop.outside.test")
-        if login is not None and password is not None:
-            client.login(login, password)
+        try:
+            client.ehlo("laptop.outside.test")
+            client.starttls(context=tls_context())
+            client.ehlo("laptop.outside.test")
+            if login is not None and password is not None:
+                client.login(login, password)
+        except BaseException:
+            client.close()  # a refused login must not leave the socket open
+            raise
         return client
 
     def submissions(self, login: str, password: str) -> smtplib.SMTP:
         client = smtplib.SMTP_SSL(
             self.host, self.settings.submissions_port, timeout=10, context=tls_context()
         )
-        client.ehlo("laptop.outside.test")
-        client.login(login, password)
+        try:
+            client.ehlo("laptop.outside.test")
+            client.login(login, password)
+        except BaseException:
+            client.close()
+            raise
         return client
 
     def deliver(self, msg: EmailMessage, rcpt: str | list[str], sender: str = "") -> None:
@@ -120,7 +128,11 @@ class MailStack:
     # IMAP
     def imap(self, user: str, password: str) -> imaplib.IMAP4:
         client = imaplib.IMAP4(self.host, self.settings.imap_port, timeout=10)
-        client.login(user, password)
+        try:
+            client.login(user, password)
+        except BaseException:
+            client.shutdown()  # a refused login must not leave the socket open
+            raise
         return client
 
     def can_log_in(self, user: str, password: str) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import smtplib
 from email import message_from_bytes, policy
+from typing import Any
 
 import pytest
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.mailstack
 PASSWORD = "correct-horse-1"
 
 
-def _domain(api: Api) -> dict[str, object]:
+def _domain(api: Api) -> dict[str, Any]:
     return api.domain(api.tenant()["id"])
 
 

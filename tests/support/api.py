@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-import httpx
+import httpx2 as httpx
 
 
 class Api:

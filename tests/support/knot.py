@@ -115,7 +115,9 @@ class Knot:
         delete: list[tuple[str, str]] = (),  # type: ignore[assignment]
     ) -> None:
         """Signed RFC 2136 update: replace whole RRsets, delete RRsets. Values: zone-file form."""
-        message = dns.update.UpdateMessage(zone, keyring=self._keyring(), keyname=KEY_NAME)
+        message = dns.update.UpdateMessage(
+            zone, keyring=self._keyring(), keyname=dns.name.from_text(KEY_NAME)
+        )
         for name, rtype in delete:
             message.delete(dns.name.from_text(name), rtype)
         for name, rtype, values in replace:
@@ -135,7 +137,7 @@ class Knot:
         for rrset in response.answer:
             for item in rrset:
                 if rtype == "TXT":
-                    values.append(b"".join(item.strings).decode())  # type: ignore[attr-defined]
+                    values.append(b"".join(item.strings).decode())
                 else:
                     values.append(item.to_text())
         return values

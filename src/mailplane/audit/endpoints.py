@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
@@ -23,8 +23,10 @@ def list_events(
     action: Annotated[str | None, Query(max_length=64, pattern=NO_CONTROL)] = None,
     object_type: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROL)] = None,
     customer_id: OptionalQueryId = None,
+    order: Literal["newest", "oldest"] = "newest",
 ) -> object:
-    """Every admin change, oldest first: who did what to which object, and when."""
+    """Every admin change: who did what to which object, and when. Newest first by default
+    (`order=oldest` for the other way); `next_cursor` continues in the same order."""
     return service.list_events(
         session,
         principal,
@@ -33,4 +35,5 @@ def list_events(
         action=action,
         object_type=object_type,
         tenant_id=customer_id,
+        newest_first=order == "newest",
     )

@@ -62,6 +62,7 @@ def list_events(
     action: str | None = None,
     object_type: str | None = None,
     tenant_id: int | None = None,
+    newest_first: bool = True,
 ) -> Page[AuditEvent]:
     query = select(AuditEvent).where(principal.tenant_filter(AuditEvent.tenant_id))
     if action:
@@ -70,4 +71,6 @@ def list_events(
         query = query.where(AuditEvent.object_type == object_type)
     if tenant_id is not None:
         query = query.where(AuditEvent.tenant_id == tenant_id)
-    return keyset_page(session, query, AuditEvent.id, limit=limit, cursor=cursor)
+    return keyset_page(
+        session, query, AuditEvent.id, limit=limit, cursor=cursor, newest_first=newest_first
+    )

@@ -52,10 +52,15 @@ def keyset_page(
     *,
     limit: int,
     cursor: str | None,
+    newest_first: bool = False,
 ) -> Page[T]:
+    """One page in id order (``newest_first``: descending, for logs); the cursor is the
+    last id handed out, so rows added meanwhile never shift a page."""
     if cursor:
-        query = query.where(id_column > decode_cursor(cursor))
-    rows = list(session.scalars(query.order_by(id_column).limit(limit + 1)))
+        last = decode_cursor(cursor)
+        query = query.where(id_column < last if newest_first else id_column > last)
+    order = id_column.desc() if newest_first else id_column
+    rows = list(session.scalars(query.order_by(order).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     next_cursor = encode_cursor(getattr(rows[-1], "id")) if more and rows else None  # noqa: B009
