@@ -184,11 +184,11 @@ def test_cli_verify(
         "MAILPLANE_DNS_PORT": str(knot.port),
         "MAILPLANE_MX_HOSTS": json.dumps(dns_settings.mx_hosts),
         "MAILPLANE_MAIL_HOSTNAME": dns_settings.mail_hostname,
-        "MAILPLANE_SENDING_IPS": json.dumps(dns_settings.sending_ips),
+        "MAILPLANE_SENDING_IPS": json.dumps(dns_settings.sending_ip_texts),
         "MAILPLANE_SPF_INCLUDE": dns_settings.spf_include or "",
     }
     if dns_settings.database_url:
-        env["MAILPLANE_DATABASE_URL"] = dns_settings.database_url
+        env["MAILPLANE_DATABASE_URL"] = dns_settings.database_url.get_secret_value()
     mailplane = str(Path(sys.executable).parent / "mailplane")
     ok = subprocess.run(
         [mailplane, "dns", "verify", good["domain"]], env=env, capture_output=True, text=True

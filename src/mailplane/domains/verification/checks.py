@@ -124,7 +124,7 @@ def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
         sender = f"postmaster@{domain}"
         outcomes = {
             ip: evaluator.check_host(ip, domain, sender, settings.mail_hostname)
-            for ip in settings.sending_ips
+            for ip in settings.sending_ip_texts
         }
         check.found = next((o.record for o in outcomes.values() if o.record), None)
         check.details = {
@@ -134,7 +134,7 @@ def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
         authorize = (
             f"include:{settings.spf_include}"
             if settings.spf_include
-            else " ".join(f"ip{6 if ':' in ip else 4}:{ip}" for ip in settings.sending_ips)
+            else " ".join(f"ip{ip.version}:{ip}" for ip in settings.sending_ips)
         )
         for ip, outcome in outcomes.items():
             if outcome.result == "pass":

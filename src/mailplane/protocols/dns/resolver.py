@@ -91,7 +91,8 @@ class DnsClient:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DnsClient:
-        return cls(settings.dns_resolvers, settings.dns_port, settings.dns_timeout_seconds)
+        servers = [str(server) for server in settings.dns_resolvers]
+        return cls(servers, settings.dns_port, settings.dns_timeout_seconds)
 
     def _rrset(self, name: str, rdtype: str) -> list[object]:
         if self._memo is None:
@@ -122,7 +123,9 @@ class DnsClient:
             except dns.exception.Timeout:
                 failures.append(f"{server}: timed out")
                 continue
-            except (OSError, dns.exception.DNSException) as exc:
+            except (OSError, ValueError, dns.exception.DNSException) as exc:
+                # ValueError: a server that is not an IP address (Settings refuses those at
+                # start; a client built by hand may still hold one).
                 failures.append(f"{server}: {exc}")
                 continue
             rcode = response.rcode()
