@@ -108,7 +108,9 @@ def _parse_ip(mechanism: str, argument: str) -> str:
     try:
         parsed = kind(address)
     except ValueError as exc:
-        raise SpfPermError(f"'{mechanism}{argument}' is not an IPv{mechanism[-1]} address") from exc
+        raise SpfPermError(
+            f"'{mechanism}{argument}' is not a valid address (IPv{mechanism[-1]} expected)"
+        ) from exc
     maximum = parsed.max_prefixlen
     cidr = _parse_cidr(length, maximum) if slash else maximum
     return str(ipaddress.ip_network(f"{parsed}/{cidr}", strict=False))
@@ -154,7 +156,7 @@ def _domain_argument(name: str, argument: str, raw: str, *, optional: bool) -> s
     if not argument and optional:
         return None
     if not argument.startswith(":"):
-        raise SpfPermError(f"malformed '{name}' term '{raw}': expected '{name}:<domain>'")
+        raise SpfPermError(f"'{name}' needs a domain: '{name}:<domain>' (got '{raw}')")
     check_domain_spec(argument[1:])
     return argument[1:]
 
