@@ -3,16 +3,29 @@
 Secrets are never defaulted outside development: ``Settings.check_production`` refuses to
 start with the development secret, and ``mailplane init`` writes a random one into the
 state directory, which is read back here.
+
+Values are typed so that a wrong one stops the start with a message naming the variable
+(``settings_problem``), not a 500 on the first request that uses it: addresses are
+``ipaddress`` types, and every secret is a ``SecretStr``, which ``repr()``, ``str()``,
+logs and tracebacks show as ``**********``. Read one with ``.get_secret_value()``.
 """
 
 from __future__ import annotations
 
 import os
 from functools import lru_cache
+from ipaddress import ip_address, ip_network
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import (
+    Field,
+    IPvAnyAddress,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Only ever accepted when MAILPLANE_ENV=development; see Settings.check_production.
@@ -31,8 +44,9 @@ class Settings(BaseSettings):
 
     env: Literal["development", "production", "test"] = "development"
     state_dir: Path = Field(default_factory=_default_state_dir)
-    database_url: str | None = None
-    secret_key: str | None = None
+    # The whole URL is secret: a PostgreSQL URL carries the password.
+    database_url: SecretStr | None = None
+    secret_key: SecretStr | None = None
 
     # HTTP API
     api_host: str = "127.0.0.1"
@@ -59,7 +73,7 @@ class Settings(BaseSettings):
     mail_hostname: str = "mail.mailplane.test"
     mx_hosts: list[str] = Field(default_factory=lambda: ["mail.mailplane.test"])
     spf_include: str | None = None
-    sending_ips: list[str] = Field(default_factory=lambda: ["127.0.0.1"])
+    sending_ips: list[IPvAnyAddress] = Field(default_factory=lambda: [ip_address("127.0.0.1")])
     dmarc_policy: Literal["none", "quarantine", "reject"] = "quarantine"
     dmarc_rua: str | None = None
     dkim_selector: str = "mp1"
@@ -76,7 +90,9 @@ class Settings(BaseSettings):
     inject_port: int = 2588  # the platform's own sending path; trusts mail_inject_networks
     imap_port: int = 1143
     imaps_port: int = 1993
-    mail_inject_networks: list[str] = Field(default_factory=lambda: ["127.0.0.1/32"])
+    mail_inject_networks: list[IPvAnyNetwork] = Field(
+        default_factory=lambda: [ip_network("127.0.0.1/32")]
+    )
     # Outbound mail from authenticated users: "[host]:port" (bracketed = no MX lookup).
     relay_host: str | None = None
     # Off on machines without a usable resolver (the tests): Postfix then never queries DNS.
@@ -94,7 +110,7 @@ class Settings(BaseSettings):
 
     # --- DNS verification, automation and DKIM rotation (docs/dns.md) ---
     # Resolvers asked by verification; empty means the system's /etc/resolv.conf.
-    dns_resolvers: list[str] = Field(default_factory=list)
+    dns_resolvers: list[IPvAnyAddress] = Field(default_factory=list)
     dns_port: int = 53
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     # A domain whose SPF/DKIM/MX break keeps sending this long, then sending is disabled.
@@ -108,17 +124,17 @@ class Settings(BaseSettings):
     # A retiring DKIM key stays published this long so that mail in flight still verifies.
     dkim_retire_after_hours: float = Field(default=48.0, ge=0)
     # RFC 2136 dynamic updates: the platform default; a domain's dns_settings override it.
-    rfc2136_server: str | None = None
+    rfc2136_server: IPvAnyAddress | None = None
     rfc2136_port: int = 53
     rfc2136_key_name: str | None = None
     rfc2136_key_algorithm: str = "hmac-sha256"
-    rfc2136_key_secret: str | None = None
+    rfc2136_key_secret: SecretStr | None = None
     # Servers a domain's own dns_settings may send updates to, besides rfc2136_server.
-    rfc2136_allowed_servers: list[str] = Field(default_factory=list)
+    rfc2136_allowed_servers: list[IPvAnyAddress] = Field(default_factory=list)
     dns_record_ttl: int = 3600
     # dns-lexicon: provider name and its options (e.g. {"auth_token": "..."}).
     lexicon_provider: str | None = None
-    lexicon_options: dict[str, str] = Field(default_factory=dict)
+    lexicon_options: dict[str, SecretStr] = Field(default_factory=dict)
     lexicon_allowed_providers: list[str] = Field(default_factory=list)
     # Ports shown to mail clients (autoconfig, autodiscover, SRV records): the public ones,
     # which differ from the loopback ports the managed servers listen on in development.
@@ -142,7 +158,21 @@ class Settings(BaseSettings):
 
     @property
     def resolved_database_url(self) -> str:
-        return self.database_url or f"sqlite:///{self.sqlite_path}"
+        """The URL with its password: for the engine and the Postfix/Dovecot maps only."""
+        if self.database_url is not None:
+            return self.database_url.get_secret_value()
+        return f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def shown_database_url(self) -> str:
+        """The URL with any password replaced, for output and logs."""
+        from sqlalchemy.engine import make_url
+
+        return make_url(self.resolved_database_url).render_as_string(hide_password=True)
+
+    @property
+    def sending_ip_texts(self) -> list[str]:
+        return [str(ip) for ip in self.sending_ips]
 
     @property
     def is_sqlite(self) -> bool:
@@ -167,7 +197,7 @@ class Settings(BaseSettings):
     def effective_secret(self) -> str:
         """The signing secret: the environment wins, then the state directory's file."""
         if self.secret_key:
-            return self.secret_key
+            return self.secret_key.get_secret_value()
         if self.secret_file.exists():
             return self.secret_file.read_text().strip()
         return DEVELOPMENT_SECRET
@@ -183,6 +213,22 @@ class Settings(BaseSettings):
                 f"{self.env} needs a real secret (run `mailplane init` or set "
                 "MAILPLANE_SECRET_KEY to at least 32 random characters)"
             )
+
+
+SECRET_FIELDS = frozenset({"database_url", "secret_key", "rfc2136_key_secret", "lexicon_options"})
+
+
+def settings_problem(error: ValidationError) -> str:
+    """A ValidationError as lines an operator can act on: the variable, what is wrong, and
+    the value given (never for a secret)."""
+    lines = []
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        position = "".join(f"[{part}]" for part in item["loc"][1:])
+        variable = f"MAILPLANE_{field.upper()}{position}"
+        shown = "" if field in SECRET_FIELDS else f" (got {item.get('input')!r})"
+        lines.append(f"invalid setting {variable}: {item['msg']}{shown}")
+    return "\n".join(lines)
 
 
 @lru_cache(maxsize=1)

@@ -70,9 +70,9 @@ def bcrypt_api(settings: Settings, database: Database, service_token: str) -> It
     """The same database, served by an API configured for BLF-CRYPT."""
     blf = make_settings(
         settings.state_dir,
-        settings.database_url,
+        settings.database_url.get_secret_value() if settings.database_url else None,
         password_scheme="BLF-CRYPT",
-        secret_key=settings.secret_key,
+        secret_key=settings.effective_secret(),
     )
     with TestClient(create_app(blf, database)) as client:
         yield Api(client, {"x-service-token": service_token})

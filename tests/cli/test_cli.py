@@ -190,3 +190,41 @@ def test_production_starts_with_the_secret_init_wrote(env: dict[str, str]) -> No
         server.terminate()
         _, stderr = server.communicate(timeout=30)
     assert "refusing to start" not in stderr
+
+
+@pytest.mark.parametrize("command", ["status", "serve", "up"])
+def test_a_host_name_as_resolver_stops_the_start_clearly(env: dict[str, str], command: str) -> None:
+    """Not a 500 on the first /verify: the start fails, naming the variable and the value."""
+    wrong = {**env, "MAILPLANE_DNS_RESOLVERS": '["resolver.example.net"]'}
+    result = mailplane(wrong, command, check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "invalid setting MAILPLANE_DNS_RESOLVERS[0]" in result.stderr
+    assert "'resolver.example.net'" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MAILPLANE_SENDING_IPS", '["192.0.2"]'),
+        ("MAILPLANE_MAIL_INJECT_NETWORKS", '["10.0.0.1/8"]'),
+        ("MAILPLANE_RFC2136_SERVER", "ns1.example.net"),
+        ("MAILPLANE_RFC2136_ALLOWED_SERVERS", '["ns2.example.net"]'),
+        ("MAILPLANE_DNS_RESOLVERS", "192.0.2.53"),  # not JSON
+    ],
+)
+def test_addresses_that_are_not_addresses_stop_the_start(
+    env: dict[str, str], variable: str, value: str
+) -> None:
+    result = mailplane({**env, variable: value}, "status", check=False)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "invalid setting" in result.stderr
+
+
+def test_a_wrong_secret_is_reported_without_its_value(env: dict[str, str]) -> None:
+    wrong = {**env, "MAILPLANE_LEXICON_OPTIONS": '{"auth_token": ["s3cr3t-token-value"]}'}
+    result = mailplane(wrong, "status", check=False)
+    assert result.returncode == 2
+    assert "invalid setting MAILPLANE_LEXICON_OPTIONS[auth_token]" in result.stderr
+    assert "s3cr3t-token-value" not in result.stderr

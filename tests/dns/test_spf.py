@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from ipaddress import ip_address
 from typing import Any
 
 import dns.resolver
@@ -148,12 +149,16 @@ RFC_EXAMPLES = [
 
 @pytest.mark.parametrize(("macro", "expanded"), RFC_EXAMPLES)
 def test_macro_examples_of_rfc_7208(macro: str, expanded: str) -> None:
-    ctx = MacroContext("192.0.2.3", "strong-bad@email.example.com", "email.example.com", "h.test")
+    ctx = MacroContext(
+        ip_address("192.0.2.3"), "strong-bad@email.example.com", "email.example.com", "h.test"
+    )
     assert expand(macro, ctx) == expanded
 
 
 def test_ipv6_macro_and_malformed_macros() -> None:
-    ctx = MacroContext("2001:db8::cb01", "strong-bad@email.example.com", "email.example.com", "h")
+    ctx = MacroContext(
+        ip_address("2001:db8::cb01"), "strong-bad@email.example.com", "email.example.com", "h"
+    )
     assert expand("%{ir}.%{v}._spf.%{d2}", ctx) == (
         "1.0.b.c.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6._spf.example.com"
     )

@@ -271,3 +271,26 @@ def test_another_tenants_domain_is_not_found(
     assert response.json()["error"] == "not_found"
     own = dns_api.tenant_admin(tenant["id"])
     assert verify(own, domain["id"])["verification_status"] == "verified"
+
+
+def test_a_dkim_record_with_a_tag_twice_is_an_error(
+    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+) -> None:
+    """dkimpy (and so receivers using it) rejects "p=A; p=B" whole: never "ok" because the
+    last p= happens to be the right key, and never a 500."""
+    domain = dns_api.domain(tenant["id"])
+    dkim = next(r for r in domain["dns_records"] if "._domainkey." in r["name"])
+    doubled = dkim["value"].replace("p=", "p=AAAA; p=", 1)
+    knot.add_zone(
+        domain["domain_ascii"],
+        [{**r, "value": doubled} if r is dkim else r for r in domain["dns_records"]],
+    )
+
+    report = verify(dns_api, domain["id"])
+
+    check = check_of(report, "dkim", decisive_only=True)
+    assert check["status"] == "error"
+    assert check["found"] == doubled
+    assert "the tag 'p=' appears more than once" in check["hint"]
+    assert dkim["value"] in check["hint"]  # what to publish instead
+    assert report["outcome"] == "broken"

@@ -33,15 +33,34 @@ from tests.support.ports import free_port
 KEY_NAME = "mailplane-test"
 
 
-def _txt(value: str) -> str:
-    chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
-    return " ".join('"' + c.replace("\\", "\\\\").replace('"', '\\"') + '"' for c in chunks)
+def _zone_string(text: str) -> str:
+    """One quoted character-string: bytes outside printable ASCII (CR, a BOM, a NUL) as
+    \\DDD escapes, so that records with them can be served as they are."""
+    out = []
+    for byte in text.encode():
+        if byte in (0x22, 0x5C):
+            out.append("\\" + chr(byte))
+        elif 0x20 <= byte <= 0x7E:
+            out.append(chr(byte))
+        else:
+            out.append(f"\\{byte:03d}")
+    return '"' + "".join(out) + '"'
 
 
-def rdata(rtype: str, value: str, priority: int | None = None) -> str:
+def _txt(value: str | list[str]) -> str:
+    """A list is published as those character-strings, a string cut every 255 characters."""
+    if isinstance(value, list):
+        chunks = value
+    else:
+        chunks = [value[i : i + 255] for i in range(0, len(value), 255)] or [""]
+    return " ".join(_zone_string(c) for c in chunks)
+
+
+def rdata(rtype: str, value: str | list[str], priority: int | None = None) -> str:
     """A record value (as the API shows it) in zone-file form."""
     if rtype == "TXT":
         return _txt(value)
+    assert isinstance(value, str)
     if rtype == "MX":
         return f"{priority if priority is not None else 10} {value}."
     if rtype == "CNAME":

@@ -6,8 +6,10 @@ import sys
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
+from pydantic_settings import SettingsError
 
-from mailplane.config import get_settings
+from mailplane.config import get_settings, settings_problem
 from mailplane.errors import MailplaneError
 from mailplane.runtime.state import ensure_state
 
@@ -23,6 +25,18 @@ app.add_typer(dns_app, name="dns")
 def _fail(message: str, code: int = 1) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
+
+
+@app.callback()
+def _read_settings_first() -> None:
+    """Every command reads the settings first: a wrong value (a host name where an address
+    belongs, say) is a clear message and exit status 2, never a traceback mid-start."""
+    try:
+        get_settings()
+    except ValidationError as exc:
+        _fail(settings_problem(exc), code=2)
+    except SettingsError as exc:  # a list or a mapping that is not JSON
+        _fail(f"invalid setting: {exc} (lists and mappings are written as JSON)", code=2)
 
 
 @app.command()
@@ -52,7 +66,7 @@ def init(
     typer.echo(f"state directory: {settings.state_dir}")
     if new_secret:
         typer.echo(f"signing secret:  {settings.secret_file} (new)")
-    typer.echo(f"database:        {settings.resolved_database_url}")
+    typer.echo(f"database:        {settings.shown_database_url}")
     typer.echo(f"admin token '{token.name}' (shown only now, keep it safe):")
     typer.echo(secret)
 

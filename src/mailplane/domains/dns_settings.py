@@ -49,9 +49,9 @@ def _server(settings: Settings, value: object) -> str:
         address = str(ipaddress.ip_address(text))
     except ValueError as exc:
         raise _fail("dns_settings.server must be an IP address") from exc
-    allowed = {*settings.rfc2136_allowed_servers}
+    allowed = {str(server) for server in settings.rfc2136_allowed_servers}
     if settings.rfc2136_server:
-        allowed.add(settings.rfc2136_server)
+        allowed.add(str(settings.rfc2136_server))
     if address not in allowed:
         raise _fail(
             f"DNS server {address} is not allowed; the operator lists the servers domains may "

@@ -12,9 +12,7 @@ from mailplane.protocols.dns.records import DnsRecord
 def spf_value(settings: Settings) -> str:
     if settings.spf_include:
         return f"v=spf1 mx include:{settings.spf_include} -all"
-    mechanisms = " ".join(
-        (f"ip6:{ip}" if ":" in ip else f"ip4:{ip}") for ip in settings.sending_ips
-    )
+    mechanisms = " ".join(f"ip{ip.version}:{ip}" for ip in settings.sending_ips)
     return f"v=spf1 mx {mechanisms} -all".replace("  ", " ")
 
 

@@ -5,6 +5,7 @@ Every table Postfix reads is one of the ``mp_*`` views of migration 0002, querie
 
 from __future__ import annotations
 
+from ipaddress import IPv4Network, IPv6Network
 from pathlib import Path
 
 from mailplane.config import Settings
@@ -22,6 +23,14 @@ MAP_QUERIES: dict[str, str] = {
     "refused-recipients": "SELECT '550 5.2.1 Mailbox disabled, not accepting messages' "
     "FROM mp_refused_recipients WHERE address = '%s' AND domain = '%d'",
 }
+
+
+def _mynetwork(network: IPv4Network | IPv6Network) -> str:
+    """Postfix's form: an IPv6 network is written in brackets, ``[2001:db8::]/32``."""
+    if network.version == 6:
+        return f"[{network.network_address}]/{network.prefixlen}"
+    return str(network)
+
 
 # Daemons that every instance needs (Debian's stock list, minus local/virtual/pipe
 # delivery). chroot is "n" everywhere: a chrooted smtpd could not reach the SQLite file
@@ -104,7 +113,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         ("alias_database", ""),
         ("inet_interfaces", settings.mail_listen_address),
         ("inet_protocols", "ipv6" if ":" in settings.mail_listen_address else "ipv4"),
-        ("mynetworks", " ".join(settings.mail_inject_networks)),
+        ("mynetworks", " ".join(_mynetwork(n) for n in settings.mail_inject_networks)),
         ("smtpd_banner", "$myhostname ESMTP"),
         ("biff", "no"),
         ("append_dot_mydomain", "no"),

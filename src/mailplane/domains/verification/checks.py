@@ -9,10 +9,13 @@ DMARC, autoconfig, autodiscover and SRV only warn.
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Protocol
+
+import dkim.util
 
 from mailplane.config import Settings
 from mailplane.dkim import keys as dkim_keys
@@ -21,6 +24,8 @@ from mailplane.protocols.dns.errors import DnsTransientError
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.protocols.dns.resolver import DnsClient
 from mailplane.protocols.dns.spf import SpfEvaluator
+
+log = logging.getLogger(__name__)
 
 Status = Literal["ok", "warning", "error"]
 
@@ -124,7 +129,7 @@ def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
         sender = f"postmaster@{domain}"
         outcomes = {
             ip: evaluator.check_host(ip, domain, sender, settings.mail_hostname)
-            for ip in settings.sending_ips
+            for ip in settings.sending_ip_texts
         }
         check.found = next((o.record for o in outcomes.values() if o.record), None)
         check.details = {
@@ -134,7 +139,7 @@ def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
         authorize = (
             f"include:{settings.spf_include}"
             if settings.spf_include
-            else " ".join(f"ip{6 if ':' in ip else 4}:{ip}" for ip in settings.sending_ips)
+            else " ".join(f"ip{ip.version}:{ip}" for ip in settings.sending_ips)
         )
         for ip, outcome in outcomes.items():
             if outcome.result == "pass":
@@ -162,15 +167,21 @@ def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
 
 
 def _dkim_tags(value: str) -> dict[str, str]:
-    tags: dict[str, str] = {}
-    for part in value.split(";"):
-        if not part.strip():
-            continue
-        name, sep, tag_value = part.partition("=")
-        if not sep:
-            raise ValueError(f"'{part.strip()}' is not a tag=value pair")
-        tags[name.strip().lower()] = "".join(tag_value.split())
-    return tags
+    """A tag=value list (RFC 6376 section 3.2), read by dkimpy's parser, the one receivers
+    using dkimpy apply: a tag given twice ("p=A; p=B") makes the whole record invalid, so it
+    is an error here too, never "whichever came last"."""
+    try:
+        parsed = dkim.util.parse_tag_value(value.encode())
+    except dkim.util.DuplicateTag as exc:
+        name = exc.args[0].decode(errors="replace") if exc.args else "?"
+        raise ValueError(f"the tag '{name}=' appears more than once") from exc
+    except dkim.util.InvalidTagValueList as exc:
+        spec = exc.args[0].decode(errors="replace").strip() if exc.args else value
+        raise ValueError(f"'{spec}' is not a tag=value pair") from exc
+    return {
+        name.decode(errors="replace").lower(): "".join(tag.decode(errors="replace").split())
+        for name, tag in parsed.items()
+    }
 
 
 def _check_one_key(dns: DnsClient, domain: str, key: KeyLike) -> Check:
@@ -360,6 +371,26 @@ def check_client_records(
     return checks
 
 
+def _failed_check(domain: str, kind: str, record: str, *, decisive: bool = True) -> list[Check]:
+    """A check that raised: a bug of ours, or a record no code path expected. Logged, and
+    reported as temporary (the domain's state does not move), for this domain only."""
+    log.exception("dns: the %s check of %s failed unexpectedly", kind, domain)
+    hint = (
+        "mailplane could not check this record (an internal error, logged for the operator); "
+        "this is not a verdict about your records, and mailplane retries later."
+    )
+    return [Check(kind, record, "", None, "error", hint, decisive=decisive, temporary=True)]
+
+
+def _contained(
+    future: Future[list[Check]], domain: str, kind: str, record: str, *, decisive: bool = True
+) -> list[Check]:
+    try:
+        return future.result()
+    except Exception:
+        return _failed_check(domain, kind, record, decisive=decisive)
+
+
 def outcome_of(checks: list[Check]) -> Outcome:
     decisive = [c for c in checks if c.decisive]
     if any(c.status == "error" and not c.temporary for c in decisive):
@@ -387,8 +418,17 @@ def run_checks(
     dkim_future = _CHECKS.submit(check_dkim, dns, domain, keys)
     dmarc = _CHECKS.submit(check_dmarc, dns, domain, dmarc_expected)
     client = _CHECKS.submit(check_client_records, dns, domain, settings, expected)
-    dkim_checks, ready = dkim_future.result()
-    checks = mx.result() + spf.result() + dkim_checks + dmarc.result() + client.result()
+    try:
+        dkim_checks, ready = dkim_future.result()
+    except Exception:
+        dkim_checks, ready = _failed_check(domain, "dkim", f"TXT *._domainkey.{domain}"), None
+    checks = (
+        _contained(mx, domain, "mx", f"MX {domain}")
+        + _contained(spf, domain, "spf", f"TXT {domain}")
+        + dkim_checks
+        + _contained(dmarc, domain, "dmarc", f"TXT _dmarc.{domain}")
+        + _contained(client, domain, "autoconfig", f"CNAME autoconfig.{domain}", decisive=False)
+    )
     return Report(
         domain=domain, outcome=outcome_of(checks), checks=checks, dkim_ready_selector=ready
     )

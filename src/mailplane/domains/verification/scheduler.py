@@ -19,7 +19,7 @@ from sqlalchemy import or_, select
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.dkim import rotation
-from mailplane.domains.verification.checks import Report
+from mailplane.domains.verification.checks import Check, Report
 from mailplane.domains.verification.state import DomainSnapshot, apply_report, check, snapshot
 from mailplane.models import DkimKey, Domain, utcnow
 from mailplane.protocols.dns.resolver import DnsClient
@@ -51,6 +51,27 @@ def claim_due(
         for domain in domains:
             domain.next_check_at = now + CLAIM_LEASE
         return [snapshot(session, settings, d, keys[d.id]) for d in domains]
+
+
+def contained_check(dns: DnsClient, settings: Settings, snap: DomainSnapshot) -> Report:
+    """One domain's check that cannot take the batch down: whatever goes wrong while
+    checking it is logged and becomes an inconclusive report for that domain alone."""
+    try:
+        return check(dns, settings, snap)
+    except Exception:
+        log.exception("dns: checking %s failed unexpectedly", snap.name)
+        failure = Check(
+            "verification",
+            f"domain {snap.name}",
+            "",
+            None,
+            "error",
+            "mailplane could not check this domain (an internal error, logged for the "
+            "operator); this is not a verdict about your records, and it retries later.",
+            decisive=True,
+            temporary=True,
+        )
+        return Report(domain=snap.name, outcome="inconclusive", checks=[failure])
 
 
 def _store(
@@ -87,7 +108,7 @@ def verify_now(
         snaps = [snapshot(session, settings, d) for d in session.scalars(query)]
     results = []
     with ThreadPoolExecutor(max_workers=settings.verification_concurrency) as pool:
-        for snap, report in pool.map(lambda s: (s, check(dns, settings, s)), snaps):
+        for snap, report in pool.map(lambda s: (s, contained_check(dns, settings, s)), snaps):
             _store(settings, database, [(snap, report)], now)
             with database.session(write=False) as session:
                 domain = session.get(Domain, snap.id)
@@ -117,7 +138,7 @@ def run_pending(
             )
             if not batch:
                 break
-            results = list(pool.map(lambda s: (s, check(dns, settings, s)), batch))
+            results = list(pool.map(lambda s: (s, contained_check(dns, settings, s)), batch))
             _store(settings, database, results, now)
             done += len(results)
     done_keys = rotation.retire_due_keys(settings, database, now)

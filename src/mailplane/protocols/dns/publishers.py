@@ -263,7 +263,9 @@ def publisher_for(
 ) -> Publisher | None:
     """The publisher for a domain, or None for manual. Per-domain values win over settings."""
     if mode == "rfc2136":
-        server = values.get("server") or settings.rfc2136_server
+        server = values.get("server") or (
+            str(settings.rfc2136_server) if settings.rfc2136_server else None
+        )
         if not server:
             raise PublicationError("no RFC 2136 server configured (MAILPLANE_RFC2136_SERVER)")
         return Rfc2136Publisher(
@@ -273,7 +275,12 @@ def publisher_for(
                 zone=values.get("zone") or domain,
                 key_name=values.get("key_name") or settings.rfc2136_key_name,
                 key_algorithm=values.get("key_algorithm") or settings.rfc2136_key_algorithm,
-                key_secret=values.get("key_secret") or settings.rfc2136_key_secret,
+                key_secret=values.get("key_secret")
+                or (
+                    settings.rfc2136_key_secret.get_secret_value()
+                    if settings.rfc2136_key_secret
+                    else None
+                ),
                 ttl=settings.dns_record_ttl,
                 timeout=settings.dns_timeout_seconds,
             )
@@ -284,7 +291,8 @@ def publisher_for(
             raise PublicationError(
                 "no dns-lexicon provider configured (MAILPLANE_LEXICON_PROVIDER)"
             )
-        options = {**settings.lexicon_options, **(values.get("options") or {})}
+        configured = {k: v.get_secret_value() for k, v in settings.lexicon_options.items()}
+        options = {**configured, **(values.get("options") or {})}
         return LexiconPublisher(
             provider, values.get("zone") or domain, options, settings.dns_record_ttl
         )

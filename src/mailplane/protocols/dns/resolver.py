@@ -44,6 +44,19 @@ def _name(value: object) -> str:
     return str(value).rstrip(".").lower()
 
 
+def _make_query(name: str, rdtype: str) -> dns.message.Message | None:
+    """The question for ``name``, or None when no DNS name can be made of it.
+
+    An empty or over-long label, a name past 255 octets, or text IDNA cannot encode (a
+    macro-expanded SPF target, a tenant's typo) names nothing that can exist: callers treat
+    that as "not found", never as an outage or a crash.
+    """
+    try:
+        return dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
+    except (dns.exception.DNSException, UnicodeError, ValueError):
+        return None
+
+
 class DnsClient:
     """Synchronous lookups, safe to share between threads.
 
@@ -78,7 +91,8 @@ class DnsClient:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> DnsClient:
-        return cls(settings.dns_resolvers, settings.dns_port, settings.dns_timeout_seconds)
+        servers = [str(server) for server in settings.dns_resolvers]
+        return cls(servers, settings.dns_port, settings.dns_timeout_seconds)
 
     def _rrset(self, name: str, rdtype: str) -> list[object]:
         if self._memo is None:
@@ -89,11 +103,15 @@ class DnsClient:
         return self._memo[key]
 
     def _ask(self, name: str, rdtype: str) -> list[object]:
-        try:
-            query = dns.message.make_query(name, rdtype, use_edns=0, payload=1232)
-        except (dns.name.NameTooLong, dns.name.EmptyLabel, dns.name.LabelTooLong):
-            # Not a possible name: nothing can exist there. Bad input, not an outage.
-            return []
+        query = _make_query(name, rdtype)
+        if query is None:
+            return []  # not a possible name: nothing can exist there. Bad input, not an outage.
+        return self._exchange(query)
+
+    def _exchange(self, query: dns.message.Message) -> list[object]:
+        """Send one question to the configured servers; the answer's records, or raise."""
+        question = query.question[0]
+        name, rdtype = question.name.to_text(), dns.rdatatype.to_text(question.rdtype)
         if not self.nameservers:
             raise DnsTransientError("no DNS resolver is configured")
         failures = []
@@ -105,7 +123,9 @@ class DnsClient:
             except dns.exception.Timeout:
                 failures.append(f"{server}: timed out")
                 continue
-            except (OSError, dns.exception.DNSException) as exc:
+            except (OSError, ValueError, dns.exception.DNSException) as exc:
+                # ValueError: a server that is not an IP address (Settings refuses those at
+                # start; a client built by hand may still hold one).
                 failures.append(f"{server}: {exc}")
                 continue
             rcode = response.rcode()

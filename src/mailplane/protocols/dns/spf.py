@@ -10,16 +10,21 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from mailplane.protocols.dns.errors import DnsTransientError
 from mailplane.protocols.dns.resolver import DnsClient
 from mailplane.protocols.dns.spf_macros import (
+    IpAddress,
     MacroContext,
     SpfPermError,
     SpfTempError,
-    target_domain,
+    check_domain_spec,
+    check_macro_string,
+    dns_name,
+    target_name,
 )
 
 SpfResult = Literal["pass", "fail", "softfail", "neutral", "none", "permerror", "temperror"]
@@ -30,9 +35,11 @@ MAX_NAMES_PER_TERM = 10  # mx: address lookups per mx; ptr: names checked
 
 _QUALIFIERS: dict[str, SpfResult] = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 _MECHANISMS = {"all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"}
+# Section 4.6.1: name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." ), then "=" at once.
 _MODIFIER = re.compile(r"^([a-z][a-z0-9_.\-]*)=(.*)$", re.IGNORECASE)
-_MECHANISM = re.compile(r"^([+\-~?]?)([a-z][a-z0-9_.\-]*)(.*)$", re.IGNORECASE)
-_A_MX_ARGS = re.compile(r"^(?::([^/]+))?(?:/(\d{1,2}))?(?://(\d{1,3}))?$")
+_MECHANISM = re.compile(r"^([+\-~?]?)([a-z][a-z0-9]*)(.*)$", re.IGNORECASE)
+_CIDR_LENGTH = re.compile(r"^(?:0|[1-9][0-9]{0,2})$")  # no sign, no leading zero (5.6)
+_PRINTABLE = re.compile(r"^[\x20-\x7e]*$")
 
 
 @dataclass(frozen=True)
@@ -84,50 +91,58 @@ def select_record(texts: list[str]) -> str | None:
     return records[0] if records else None
 
 
-def _parse_cidr(value: str | None, maximum: int, default: int) -> int:
-    if value is None:
-        return default
-    number = int(value)
-    # Section 5.6: leading zeros are not allowed, and a length above the maximum is invalid.
-    if number > maximum or (len(value) > 1 and value.startswith("0")):
-        raise SpfPermError(f"invalid CIDR length /{value}")
-    return number
+def _parse_cidr(value: str, maximum: int) -> int:
+    # Section 5.6: decimal digits without a sign or leading zeros, at most 32 or 128.
+    if not _CIDR_LENGTH.match(value) or int(value) > maximum:
+        raise SpfPermError(
+            f"invalid CIDR length /{value} (RFC 7208 section 5.6 allows 0-{maximum})"
+        )
+    return int(value)
 
 
 def _parse_ip(mechanism: str, argument: str) -> str:
     if not argument.startswith(":"):
         raise SpfPermError(f"{mechanism} needs an address: '{mechanism}:<address>'")
-    value = argument[1:]
-    address, _, length = value.partition("/")
+    address, slash, length = argument[1:].partition("/")
+    kind = ipaddress.IPv4Address if mechanism == "ip4" else ipaddress.IPv6Address
     try:
-        parsed = ipaddress.ip_address(address)
+        parsed = kind(address)
     except ValueError as exc:
-        raise SpfPermError(f"'{mechanism}{argument}' is not a valid address") from exc
-    version = 4 if mechanism == "ip4" else 6
-    if parsed.version != version:
-        raise SpfPermError(f"'{mechanism}{argument}' is not an IPv{version} address")
-    cidr = _parse_cidr(length or None, 32 if version == 4 else 128, 32 if version == 4 else 128)
-    return str(ipaddress.ip_network(f"{address}/{cidr}", strict=False))
+        raise SpfPermError(
+            f"'{mechanism}{argument}' is not a valid address (IPv{mechanism[-1]} expected)"
+        ) from exc
+    maximum = parsed.max_prefixlen
+    cidr = _parse_cidr(length, maximum) if slash else maximum
+    return str(ipaddress.ip_network(f"{parsed}/{cidr}", strict=False))
 
 
 def parse_record(text: str) -> SpfRecord:
-    """Parse a whole record; any unknown mechanism or bad argument is a permerror."""
+    """Parse a whole record (section 4.6: a syntax error anywhere is a permerror, even in a
+    term that evaluation would never reach)."""
+    if not _PRINTABLE.match(text):
+        raise SpfPermError(
+            "the SPF record contains a character other than printable ASCII and spaces (a tab, "
+            "a line break, a non-ASCII letter); RFC 7208 sections 3 and 4.6.1 allow none"
+        )
     terms: list[Term] = []
     redirect: str | None = None
     modifiers_seen: set[str] = set()
-    for raw in text.split()[1:]:
+    for raw in text.split(" ")[1:]:
+        if not raw:
+            continue  # section 4.6.1: terms are separated by one *or more* spaces
         modifier = _MODIFIER.match(raw)
-        if modifier and ":" not in modifier.group(1):
+        if modifier:
             name, value = modifier.group(1).lower(), modifier.group(2)
             if name in ("redirect", "exp"):
                 if name in modifiers_seen:
                     raise SpfPermError(f"'{name}=' appears more than once (RFC 7208 section 6)")
                 modifiers_seen.add(name)
-                if not value:
-                    raise SpfPermError(f"'{name}=' needs a domain")
+                check_domain_spec(value)
                 if name == "redirect":
                     redirect = value
-            continue  # unknown modifiers are ignored (section 6)
+            else:
+                check_macro_string(value)  # unknown modifiers are ignored, but must parse
+            continue
         mechanism = _MECHANISM.match(raw)
         if not mechanism or mechanism.group(2).lower() not in _MECHANISMS:
             raise SpfPermError(f"unknown mechanism or malformed term '{raw}'")
@@ -137,42 +152,87 @@ def parse_record(text: str) -> SpfRecord:
     return SpfRecord(terms, redirect)
 
 
+def _domain_argument(name: str, argument: str, raw: str, *, optional: bool) -> str | None:
+    if not argument and optional:
+        return None
+    if not argument.startswith(":"):
+        raise SpfPermError(f"'{name}' needs a domain: '{name}:<domain>' (got '{raw}')")
+    check_domain_spec(argument[1:])
+    return argument[1:]
+
+
 def _parse_mechanism(qualifier: SpfResult, name: str, argument: str, raw: str) -> Term:
     if name == "all":
         if argument:
             raise SpfPermError(f"'all' takes no argument: '{raw}'")
         return Term(qualifier, name)
     if name in ("include", "exists"):
-        if not argument.startswith(":") or len(argument) < 2:
-            raise SpfPermError(f"'{name}' needs a domain: '{name}:<domain>' (got '{raw}')")
-        return Term(qualifier, name, domain_spec=argument[1:])
+        return Term(
+            qualifier, name, domain_spec=_domain_argument(name, argument, raw, optional=False)
+        )
     if name in ("ip4", "ip6"):
         return Term(qualifier, name, network=_parse_ip(name, argument))
     if name == "ptr":
-        if argument and (not argument.startswith(":") or len(argument) < 2):
-            raise SpfPermError(f"malformed 'ptr' term '{raw}'")
-        return Term(qualifier, name, domain_spec=argument[1:] or None)
-    match = _A_MX_ARGS.match(argument)
-    if not match:
-        raise SpfPermError(f"malformed '{name}' term '{raw}'")
-    domain_spec, cidr4, cidr6 = match.groups()
+        return Term(
+            qualifier, name, domain_spec=_domain_argument(name, argument, raw, optional=True)
+        )
+    # a and mx: [ ":" domain-spec ] [ "/" ip4-cidr ] [ "//" ip6-cidr ], the lengths at the
+    # end. A domain-spec may itself contain '/' (section 7.1: any visible character but %).
+    # Lengths are digits; what is left must be empty or ':' domain-spec, so "/x", "/-1" or
+    # "/24/64" end up as a permerror below.
+    cidr4 = cidr6 = None
+    dual = re.search(r"//([0-9]+)$", argument)
+    if dual:
+        cidr6, argument = dual.group(1), argument[: dual.start()]
+    single = re.search(r"/([0-9]+)$", argument)
+    if single:
+        cidr4, argument = single.group(1), argument[: single.start()]
     return Term(
         qualifier,
         name,
-        domain_spec=domain_spec,
-        cidr4=_parse_cidr(cidr4, 32, 32),
-        cidr6=_parse_cidr(cidr6, 128, 128),
+        domain_spec=_domain_argument(name, argument, raw, optional=True),
+        cidr4=_parse_cidr(cidr4, 32) if cidr4 is not None else 32,
+        cidr6=_parse_cidr(cidr6, 128) if cidr6 is not None else 128,
     )
+
+
+def client_address(ip: str | IpAddress) -> IpAddress:
+    """Section 5: an IPv4-mapped IPv6 client (``::ffff:192.0.2.1``) *is* an IPv4 client:
+    it matches ip4 and A records only, and its macros are those of the IPv4 address."""
+    address = ipaddress.ip_address(ip)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+_LABEL = re.compile(r"^[^.]{1,63}$")
+
+
+def _is_fqdn(domain: str) -> bool:
+    """Section 4.3: check_host() of a name that is not a fully qualified domain name (a
+    single label, an empty or over-long label, a domain literal) returns "none"."""
+    labels = domain[:-1].split(".") if domain.endswith(".") else domain.split(".")
+    if len(labels) < 2 or not all(_LABEL.match(label) for label in labels):
+        return False
+    return not domain.startswith("[") and dns_name(domain) is not None
 
 
 class SpfEvaluator:
     def __init__(self, dns: DnsClient) -> None:
         self.dns = dns
 
-    def check_host(self, ip: str, domain: str, sender: str, helo: str) -> SpfOutcome:
-        state = _State(MacroContext(ip=ip, sender=sender, domain=domain, helo=helo))
+    def check_host(self, ip: str | IpAddress, domain: str, sender: str, helo: str) -> SpfOutcome:
+        address = client_address(ip)
+        local, at, sender_domain = sender.rpartition("@")
+        if not at:
+            local, sender_domain = "", sender
+        # Section 4.3: a sender without a local-part is postmaster at that domain.
+        sender = f"{local or 'postmaster'}@{sender_domain}"
+        state = _State(MacroContext(address, sender, domain, helo, self._validated_name(address)))
+        if not _is_fqdn(domain):
+            return SpfOutcome("none", f"{domain!r} is not a domain name SPF can be checked for")
         try:
-            result, reason = self._evaluate(state, domain, top=True)
+            result, reason = self._evaluate(state, domain.rstrip(".").lower(), top=True)
         except SpfPermError as exc:
             result, reason = "permerror", str(exc)
         except SpfTempError as exc:
@@ -226,29 +286,24 @@ class SpfEvaluator:
         if text is None:
             return "none", f"{domain} publishes no SPF record"
         record = parse_record(text)
-        ctx = MacroContext(state.ctx.ip, state.ctx.sender, domain, state.ctx.helo)
-        address = ipaddress.ip_address(state.ctx.ip)
+        ctx = replace(state.ctx, domain=domain)
         for term in record.terms:
-            if self._matches(state, term, ctx, address):
+            if self._matches(state, term, ctx):
                 state.matched = term.text()
                 return term.qualifier, f"{domain}: '{term.text()}' matched"
         if record.redirect is not None:
             self._count(state, "redirect=" + record.redirect)
-            target = target_domain(record.redirect, ctx)
+            target = target_name(record.redirect, ctx)
+            if target is None:  # section 6.1: a malformed target-name is a permerror
+                raise SpfPermError(f"redirect={record.redirect} expands to no valid domain name")
             result, reason = self._evaluate(state, target, top=False)
             if result == "none":
                 raise SpfPermError(f"redirect={target} points at a name without an SPF record")
             return result, reason
         return "neutral", f"{domain}: no mechanism matched and there is no redirect"
 
-    def _matches(
-        self,
-        state: _State,
-        term: Term,
-        ctx: MacroContext,
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-    ) -> bool:
-        name = term.mechanism
+    def _matches(self, state: _State, term: Term, ctx: MacroContext) -> bool:
+        name, address = term.mechanism, ctx.ip
         if name == "all":
             return True
         if name in ("ip4", "ip6"):
@@ -256,9 +311,13 @@ class SpfEvaluator:
             network = ipaddress.ip_network(term.network)
             return network.version == address.version and address in network
         self._count(state, term.text())
-        target = target_domain(term.domain_spec, ctx) if term.domain_spec else ctx.domain
+        target = target_name(term.domain_spec, ctx) if term.domain_spec else ctx.domain
         if name == "include":
+            if target is None:  # check_host() of a malformed name is "none": a permerror here
+                raise SpfPermError(f"include:{term.domain_spec} expands to no valid domain name")
             return self._include(state, target)
+        if target is None:
+            return False  # a macro expanded to something no DNS name can be made of
         if name == "exists":
             # Section 5.7: always an A query, whatever the client's address family.
             found = self._addresses(target, 4)
@@ -285,13 +344,7 @@ class SpfEvaluator:
             raise SpfPermError(reason)
         return False
 
-    def _mx(
-        self,
-        state: _State,
-        target: str,
-        address: ipaddress.IPv4Address | ipaddress.IPv6Address,
-        term: Term,
-    ) -> bool:
+    def _mx(self, state: _State, target: str, address: IpAddress, term: Term) -> bool:
         try:
             exchanges = [m.exchange for m in self.dns.mx(target) if m.exchange]
         except DnsTransientError as exc:
@@ -307,27 +360,39 @@ class SpfEvaluator:
             for exchange in exchanges
         )
 
-    def _ptr(
-        self, state: _State, target: str, address: ipaddress.IPv4Address | ipaddress.IPv6Address
-    ) -> bool:
+    def _validated_names(self, address: IpAddress) -> tuple[list[str], list[str]]:
+        """Section 5.5: the PTR names of ``address`` (10 at most), and those of them that
+        resolve back to it."""
         try:
             names = self.dns.ptr(str(address))[:MAX_NAMES_PER_TERM]
         except DnsTransientError:
-            return False  # section 5.5: a failed PTR lookup simply does not match
-        self._void(state, not names)
+            return [], []  # a failed PTR lookup simply validates nothing
+        validated = []
         for name in names:
-            if name != target and not name.endswith("." + target):
-                continue
             try:
                 if str(address) in self.dns.addresses(name, address.version):
-                    return True
+                    validated.append(name)
             except DnsTransientError:
-                continue
-        return False
+                continue  # section 5.5: that name is skipped, the search goes on
+        return names, validated
+
+    def _ptr(self, state: _State, target: str, address: IpAddress) -> bool:
+        names, validated = self._validated_names(address)
+        self._void(state, not names)
+        return any(n == target or n.endswith("." + target) for n in validated)
+
+    def _validated_name(self, address: IpAddress) -> Callable[[str], str]:
+        """The %{p} macro (section 7.3): a validated name of the client, one under the
+        current domain if there is one; "unknown" when there is none."""
+
+        def lookup(domain: str) -> str:
+            _, names = self._validated_names(address)
+            inside = [n for n in names if n == domain or n.endswith("." + domain)]
+            return (inside or names or ["unknown"])[0]
+
+        return lookup
 
 
-def _any_in(
-    found: list[str], address: ipaddress.IPv4Address | ipaddress.IPv6Address, term: Term
-) -> bool:
+def _any_in(found: list[str], address: IpAddress, term: Term) -> bool:
     cidr = term.cidr4 if address.version == 4 else term.cidr6
     return any(address in ipaddress.ip_network(f"{ip}/{cidr}", strict=False) for ip in found)
