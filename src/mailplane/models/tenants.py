@@ -27,6 +27,16 @@ class Tenant(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    @property
+    def limits(self) -> dict[str, int | None]:
+        return {
+            "max_domains": self.max_domains,
+            "max_mailboxes": self.max_mailboxes,
+            "max_aliases": self.max_aliases,
+            "max_quota_mb_per_mailbox": self.max_quota_mb_per_mailbox,
+            "max_total_quota_mb": self.max_total_quota_mb,
+        }
+
 
 class TenantAdmin(Base):
     """An address is unique within its tenant only: a global uniqueness rule would tell a

@@ -42,7 +42,7 @@ def upgrade() -> None:
         # Who imposed an existing suspension is unknown: treat it as the operator's, the
         # side that can always lift it, rather than let a tenant undo an operator's decision.
         op.execute(
-            sa.text(f"UPDATE {table} SET suspended_by = 'operator' WHERE status <> 'active'")  # noqa: S608
+            sa.text(f"UPDATE {table} SET suspended_by = 'operator' WHERE status <> 'active'")
         )
 
     with op.batch_alter_table("refresh_tokens", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
@@ -56,7 +56,9 @@ def upgrade() -> None:
 
     with op.batch_alter_table("tenant_admins", table_kwargs=KEEP_AUTOINCREMENT) as batch_op:
         batch_op.drop_constraint("uq_tenant_admins_email", type_="unique")
-        batch_op.create_index("ix_tenant_admins_tenant_id_email", ["tenant_id", "email"], unique=True)
+        batch_op.create_index(
+            "ix_tenant_admins_tenant_id_email", ["tenant_id", "email"], unique=True
+        )
         batch_op.create_index("ix_tenant_admins_email", ["email"], unique=False)
 
     op.create_table(
