@@ -37,6 +37,10 @@ class DomainOut(ResponseModel):
     domain_ascii: str = Field(description="ASCII form (A-label), as stored and in DNS.")
     customer_id: int
     status: str
+    suspended_by: str | None = Field(
+        description="Who set a status other than active: operator or tenant. A tenant admin "
+        "cannot change what an operator set (403 operator_suspension)."
+    )
     verification_status: str
     failing_since: datetime | None
     verified_at: datetime | None
@@ -110,6 +114,7 @@ def domain_out(domain: Any) -> dict[str, Any]:
         "domain_ascii": domain.name,
         "customer_id": domain.tenant_id,
         "status": domain.status,
+        "suspended_by": domain.suspended_by,
         "verification_status": domain.verification_status,
         "failing_since": domain.failing_since,
         "verified_at": domain.verified_at,
