@@ -83,6 +83,7 @@ def login(
     with database.transaction() as session:
         known = throttling.is_known_source(session, account, source, known_since)
         limits = _limits(settings, account, source, known)
+        throttling.prune_sometimes(session, settings.login_window_seconds, known_since)
         throttling.admit(session, limits, settings.login_window_seconds)
     # The same address may administer several tenants (an address is unique per tenant
     # only): the password tells which account is meant.

@@ -34,7 +34,7 @@ from sqlalchemy.orm import Session
 from mailplane.errors import Throttled
 from mailplane.models import KnownLoginSource, ThrottleCounter, utcnow
 
-# One in this many admitted attempts also deletes expired counters, so the table does not
+# One in this many attempts also deletes expired counters, so the table does not
 # grow with every address an attacker rotates through.
 PRUNE_ONE_IN = 100
 
@@ -104,12 +104,15 @@ def admit(session: Session, limits: list[Limit], window: int) -> None:
                 "too many failed logins; try again later",
                 retry_after=max(1, int(remaining.total_seconds()) + 1),
             )
-    if secrets.randbelow(PRUNE_ONE_IN) == 0:
-        session.execute(
-            delete(ThrottleCounter).where(
-                ThrottleCounter.window_start <= now - timedelta(seconds=window)
-            )
-        )
+
+
+def prune_sometimes(session: Session, window: int, known_since: datetime) -> None:
+    """Now and then, delete counters whose window ended and sources not seen for long."""
+    if secrets.randbelow(PRUNE_ONE_IN) != 0:
+        return
+    cutoff = utcnow() - timedelta(seconds=window)
+    session.execute(delete(ThrottleCounter).where(ThrottleCounter.window_start <= cutoff))
+    session.execute(delete(KnownLoginSource).where(KnownLoginSource.last_success_at < known_since))
 
 
 def succeeded(
