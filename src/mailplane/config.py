@@ -57,10 +57,18 @@ class Settings(BaseSettings):
     access_token_minutes: int = 15
     refresh_token_days: int = 30
 
-    # Login throttling: failures allowed per window, per client IP and per account.
-    login_max_failures_per_ip: int = 20
-    login_max_failures_per_account: int = 5
-    login_window_seconds: int = 300
+    # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
+    # networks). Empty: nobody's, so a client cannot choose the address it is throttled by.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+    # Login throttling (auth/throttling.py, docs/operations.md): failed logins allowed per
+    # window per (account, client network), per client network and per account. Networks
+    # and accounts ceilings do not apply to a known source (one that logged in before).
+    login_max_failures_per_source: int = Field(default=5, ge=1)
+    login_max_failures_per_ip: int = Field(default=100, ge=1)
+    login_max_failures_per_account: int = Field(default=50, ge=1)
+    login_window_seconds: int = Field(default=900, ge=1)
+    login_known_source_days: int = Field(default=30, ge=0)
 
     # Mailbox password hashes (Dovecot verifies them itself). Argon2id through libsodium
     # in Dovecot supports parallelism 1 only.

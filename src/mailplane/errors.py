@@ -62,3 +62,9 @@ class Unavailable(MailplaneError):
 
     status = 503
     code = "unavailable"
+
+
+class LimitReached(Conflict):
+    """A tenant limit set by the platform operator; ``extra`` names the limit and its value."""
+
+    code = "limit_reached"

@@ -12,7 +12,8 @@ T = TypeVar("T")
 # and sending it to the database fails there (PostgreSQL: "integer out of range"; SQLite:
 # OverflowError past 2**63), so it is refused as input instead.
 MAX_ID = 2**31 - 1
-ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
+# Strict: JSON `true` is not tenant 1 and "7" is not 7 (pydantic's lax mode converts both).
+ObjectId = Annotated[int, Field(strict=True, ge=1, le=MAX_ID)]
 
 # No C0 controls (CR, LF, NUL: header injection, and PostgreSQL refuses NUL in text), no
 # DEL or C1 controls, and no U+2028/U+2029: Python's str.splitlines() and several mail and
@@ -29,9 +30,11 @@ def _strip_not_blank(value: str) -> str:
 
 
 class RequestModel(BaseModel):
-    """Request bodies: unknown fields are an error, never silently dropped."""
+    """Request bodies: unknown fields are an error, never silently dropped, and every value
+    has its JSON type: no "yes" or 1 for a boolean, no "1" or true for a number. Lax
+    conversion turned `"customer_id": true` into tenant 1."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False, strict=True)
 
 
 class ResponseModel(BaseModel):

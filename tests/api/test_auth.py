@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import jwt
 from fastapi.testclient import TestClient
@@ -164,47 +165,83 @@ def test_revoked_token_is_401_and_last_used_is_recorded(api: Api, database: Data
     assert (response.status_code, response.json()["error"]) == (401, "invalid_token")
 
 
-def test_throttling_per_account(client: TestClient, api: Api, settings: Settings) -> None:
+def _login(client: TestClient, email: str, password: str, **extra: object) -> Any:
+    return client.post("/api/v1/auth/login", json={"email": email, "password": password, **extra})
+
+
+def test_throttling_per_account_and_address(
+    client: TestClient, api: Api, settings: Settings
+) -> None:
+    """Five wrong passwords from one address stop that address for that account, and no
+    one else: not the account from elsewhere, not other accounts from that address."""
     tenant = api.tenant()
     email = _admin(api, tenant["id"])
-    # Each failure from its own address: the account limit must bite on its own.
-    for _ in range(settings.login_max_failures_per_account):
-        response = _from_ip(client).post(
-            "/api/v1/auth/login", json={"email": email, "password": "bad-password"}
-        )
-        assert response.status_code == 401
-    throttled = _from_ip(client).post(
-        "/api/v1/auth/login", json={"email": email, "password": PASSWORD}
-    )
+    attacker = _from_ip(client)
+    for _ in range(settings.login_max_failures_per_source):
+        assert _login(attacker, email, "bad-password").status_code == 401
+    throttled = _login(attacker, email, PASSWORD)
     assert throttled.status_code == 429
     assert throttled.json()["error"] == "too_many_requests"
     retry_after = int(throttled.headers["Retry-After"])
     assert 0 < retry_after <= settings.login_window_seconds + 1
-    # Other accounts are not affected.
+    # The account from another address, and another account from the attacker's address.
+    assert _login(_from_ip(client), email, PASSWORD).status_code == 200
     other = _admin(api, tenant["id"])
-    ok = _from_ip(client).post("/api/v1/auth/login", json={"email": other, "password": PASSWORD})
-    assert ok.status_code == 200
+    assert _login(attacker, other, PASSWORD).status_code == 200
 
 
-def test_throttling_per_ip(client: TestClient, api: Api, settings: Settings) -> None:
+def test_account_ceiling_spares_the_admins_own_address(
+    client: TestClient, api: Api, settings: Settings
+) -> None:
+    """Defect fixed: five bad logins locked any admin out from everywhere. Now guessing one
+    account from many addresses stops at the account's ceiling for new addresses, but the
+    admin still logs in from where it logged in before."""
     tenant = api.tenant()
-    attacker = _from_ip(client)
-    for i in range(settings.login_max_failures_per_ip):
-        response = attacker.post(
-            "/api/v1/auth/login", json={"email": f"guess{i}@admins.test", "password": "guess-1234"}
-        )
-        assert response.status_code == 401, (i, response.text)
     email = _admin(api, tenant["id"])
-    throttled = attacker.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
+    office = _from_ip(client)
+    assert _login(office, email, PASSWORD).status_code == 200
+
+    botnet = [_from_ip(client) for _ in range(settings.login_max_failures_per_account)]
+    for bot in botnet:
+        assert _login(bot, email, "guess-1234").status_code == 401
+    refused = _login(_from_ip(client), email, PASSWORD)
+    assert refused.status_code == 429  # a new address: the ceiling holds, guessing stays slow
+    assert int(refused.headers["Retry-After"]) > 0
+    assert _login(office, email, PASSWORD).status_code == 200
+
+
+def test_address_ceiling_spares_admins_who_logged_in_from_there(
+    client: TestClient, api: Api, settings: Settings
+) -> None:
+    """Defect fixed: 20 bad logins behind one address (a proxy, an office NAT) locked out
+    every admin behind it."""
+    tenant = api.tenant()
+    colleague = _admin(api, tenant["id"])
+    office = _from_ip(client)
+    assert _login(office, colleague, PASSWORD).status_code == 200
+    for i in range(settings.login_max_failures_per_ip):
+        response = _login(office, f"guess{i}-{secrets.token_hex(2)}@admins.test", "guess-1234")
+        assert response.status_code == 401, (i, response.text)
+    # The colleague, known there, is not locked out; a newcomer at that address waits.
+    assert _login(office, colleague, PASSWORD).status_code == 200
+    newcomer = _admin(api, tenant["id"])
+    throttled = _login(office, newcomer, PASSWORD)
     assert throttled.status_code == 429
     assert int(throttled.headers["Retry-After"]) > 0
-    # The same account from another address still logs in.
-    assert (
-        _from_ip(client)
-        .post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
-        .status_code
-        == 200
-    )
+    assert _login(_from_ip(client), newcomer, PASSWORD).status_code == 200
+
+
+def test_ipv6_clients_are_throttled_by_their_64(
+    client: TestClient, api: Api, settings: Settings
+) -> None:
+    """One subscriber holds a whole /64: rotating through it is not a new address."""
+    email = _admin(api, api.tenant()["id"])
+    prefix = f"2001:db8:{secrets.randbelow(65535):x}:{secrets.randbelow(65535):x}"
+    for i in range(settings.login_max_failures_per_source):
+        host = TestClient(client.app, client=(f"{prefix}::{i + 1:x}", 40000))
+        assert _login(host, email, "bad-password").status_code == 401
+    rotated = TestClient(client.app, client=(f"{prefix}:ffff:ffff:ffff:fff0", 40000))
+    assert _login(rotated, email, PASSWORD).status_code == 429
 
 
 def test_suspended_tenant_admin_cannot_log_in_or_continue(client: TestClient, api: Api) -> None:
@@ -261,3 +298,73 @@ def test_login_with_unicode_domain(client: TestClient, api: Api) -> None:
     for email in (f"{local}@bücher.test", f"{local}@xn--bcher-kva.test"):
         response = client.post("/api/v1/auth/login", json={"email": email, "password": PASSWORD})
         assert response.status_code == 200, (email, response.text)
+
+
+def test_reusing_a_rotated_refresh_token_revokes_its_family(client: TestClient, api: Api) -> None:
+    """A rotated token presented again was copied: the whole login's tokens die, the thief's
+    successor and the owner's alike; other logins of the same admin are untouched."""
+    email = _admin(api, api.tenant()["id"])
+    first = _login(client, email, PASSWORD).json()["refresh_token"]
+    other_session = _login(client, email, PASSWORD).json()["refresh_token"]
+    rotated = client.post("/api/v1/auth/refresh", json={"refresh_token": first})
+    assert rotated.status_code == 200
+    successor = rotated.json()["refresh_token"]
+
+    reused = client.post("/api/v1/auth/refresh", json={"refresh_token": first})
+    assert (reused.status_code, reused.json()["error"]) == (401, "invalid_token")
+    after = client.post("/api/v1/auth/refresh", json={"refresh_token": successor})
+    assert (after.status_code, after.json()["error"]) == (401, "invalid_token")
+    assert (
+        client.post("/api/v1/auth/refresh", json={"refresh_token": other_session}).status_code
+        == 200
+    )
+
+
+def test_logout_ends_the_whole_session(client: TestClient, api: Api) -> None:
+    email = _admin(api, api.tenant()["id"])
+    first = _login(client, email, PASSWORD).json()["refresh_token"]
+    successor = client.post("/api/v1/auth/refresh", json={"refresh_token": first}).json()
+    assert client.post("/api/v1/auth/logout", json={"refresh_token": first}).status_code == 204
+    assert (
+        client.post(
+            "/api/v1/auth/refresh", json={"refresh_token": successor["refresh_token"]}
+        ).status_code
+        == 401
+    )
+
+
+def test_one_address_may_administer_two_tenants(client: TestClient, api: Api) -> None:
+    """Addresses are unique per tenant: creating an admin never reveals that the address
+    administers another tenant. Login tells the accounts apart by password, or by tenant_id
+    when the passwords are the same."""
+    first, second = api.tenant(), api.tenant()
+    email = _admin(api, first["id"])
+    stranger = api.tenant_admin(second["id"])
+    fresh = f"fresh-{secrets.token_hex(4)}@admins.test"
+    answers = [
+        stranger.post(
+            f"/api/v1/tenants/{second['id']}/admins",
+            json={"email": address, "password": "other-password-2"},
+        )
+        for address in (email, fresh)
+    ]
+    assert [a.status_code for a in answers] == [201, 201]
+    assert answers[0].json().keys() == answers[1].json().keys()
+
+    assert _login(client, email, PASSWORD).json()["tenant_id"] == first["id"]
+    assert _login(client, email, "other-password-2").json()["tenant_id"] == second["id"]
+    assert _login(client, email, "neither-password").status_code == 401
+
+    # The same password in both: the caller says which tenant.
+    third = api.tenant()
+    api.ok(
+        "POST",
+        f"/api/v1/tenants/{third['id']}/admins",
+        201,
+        json={"email": email, "password": PASSWORD},
+    )
+    ambiguous = _login(client, email, PASSWORD)
+    assert (ambiguous.status_code, ambiguous.json()["error"]) == (409, "tenant_required")
+    assert ambiguous.json()["tenant_ids"] == sorted([first["id"], third["id"]])
+    chosen = _login(client, email, PASSWORD, tenant_id=third["id"])
+    assert (chosen.status_code, chosen.json()["tenant_id"]) == (200, third["id"])

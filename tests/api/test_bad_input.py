@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any
+from uuid import uuid4
 
 import pytest
 from fastapi.testclient import TestClient
@@ -264,3 +265,41 @@ def test_error_body_shape_for_unknown_routes_and_methods(api: Api) -> None:
     assert response.status_code == 405
     assert response.json()["error"] == "method_not_allowed"
     assert json.loads(api.get("/api/v1/tenants/abc").text)["error"] == "invalid_request"
+
+
+def test_numbers_and_booleans_must_have_their_json_type(
+    client: TestClient, api: Api, world: World
+) -> None:
+    """Defect fixed: `"customer_id": true` created a domain for tenant 1 and "yes" was a
+    boolean. A number is a JSON number and a boolean a JSON boolean, in every body."""
+    before = _newest_audit_id(api)
+    checked = 0
+    for op in _body_routes(client):
+        body = valid_body(op, world)
+        assert body is not None
+        for name in op.body_schema["properties"]:  # type: ignore[index]
+            types = field_types(op.body_schema, name)  # type: ignore[arg-type]
+            wrong: list[Any] = []
+            if "integer" in types:
+                wrong += [True, False, "1", "7", 1.5]
+            if "boolean" in types:
+                wrong += ["yes", "true", 1, 0, "on"]
+            for value in wrong:
+                response = _send(api, op, world, json={**body, name: value})
+                body_out = _assert_refused(response, f"{op.label} {name}={value!r}")
+                assert response.status_code == 422, (op.label, name, value)
+                assert body_out["error"] == "invalid_request", body_out
+                checked += 1
+    assert checked > 20  # customer_id, quota_mb, keep_copy, active, tenant_id, limits ...
+    assert _newest_audit_id(api) == before
+
+
+def test_customer_id_true_is_not_tenant_one(api: Api) -> None:
+    domain = f"strict-{uuid4().hex[:8]}.test"
+    for customer_id in (True, "1"):
+        response = api.post(
+            "/api/v1/mail/domains", json={"domain": domain, "customer_id": customer_id}
+        )
+        assert response.status_code == 422, response.text
+    # Nothing was created: the name is still free for its real owner.
+    assert api.domain(api.tenant()["id"], domain)["domain"] == domain

@@ -18,6 +18,7 @@ from mailplane.names import (
     reject_control_characters,
     to_a_label,
 )
+from mailplane.tenants import limits
 
 MAX_DESTINATIONS = 100
 
@@ -114,6 +115,7 @@ def create_alias(
     destinations = normalize_destinations(data.destination, source)
     if session.scalar(select(Alias.id).where(Alias.source == source)) is not None:
         raise Conflict(f"an alias for {source} exists already", code="alias_exists")
+    limits.check_alias(session, domain.tenant_id)
     alias = Alias(
         tenant_id=domain.tenant_id,
         domain_id=domain.id,

@@ -15,6 +15,8 @@ DatabaseDep = Annotated[Database, Depends(get_database)]
 
 
 def _client_ip(request: Request) -> str:
+    """The peer's address; uvicorn replaces it with X-Forwarded-For only when the peer is
+    one of MAILPLANE_TRUSTED_PROXIES (cli/main.py serve)."""
     return request.client.host if request.client else "unknown"
 
 
@@ -24,7 +26,7 @@ def login(
 ) -> TokenPair:
     """Tenant admin login: a short-lived access token (JWT) and a refresh token."""
     admin, access, expires_in, refresh = service.login(
-        database, settings, body.email, body.password, _client_ip(request)
+        database, settings, body.email, body.password, _client_ip(request), body.tenant_id
     )
     return TokenPair(
         access_token=access, expires_in=expires_in, refresh_token=refresh, tenant_id=admin.tenant_id

@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import StringConstraints
+from pydantic import Field, StringConstraints
 
-from mailplane.schemas import NO_CONTROL_NONEMPTY, RequestModel, ResponseModel
+from mailplane.schemas import NO_CONTROL_NONEMPTY, ObjectId, RequestModel, ResponseModel
 
 # Control characters never belong in an address, a password or a token; refusing them here
 # also keeps NUL away from PostgreSQL, which rejects it in text parameters.
@@ -18,6 +18,11 @@ class LoginRequest(RequestModel):
         str, StringConstraints(min_length=3, max_length=320, pattern=NO_CONTROL_NONEMPTY)
     ]
     password: Secret
+    tenant_id: ObjectId | None = Field(
+        default=None,
+        description="Only needed when the address administers several tenants with the same "
+        "password (the answer is then 409 tenant_required).",
+    )
 
 
 class RefreshRequest(RequestModel):

@@ -1,26 +1,32 @@
 """Tenant admin sessions: login with throttling, refresh-token rotation, logout.
 
 Each step runs its own short transactions (not the request's), because a failed login
-must still be counted although the request ends in an error.
+must still be counted and a reused refresh token must still revoke its family although
+the request itself ends in an error.
 """
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from mailplane.auth import jwt_tokens, throttling
 from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import REFRESH_TOKEN_PREFIX, digest, new_secret
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.errors import InvalidInput, Unauthenticated
+from mailplane.errors import Conflict, InvalidInput, Unauthenticated
 from mailplane.models import RefreshToken, Tenant, TenantAdmin, utcnow
 from mailplane.names import normalize_address
 
+INVALID_REFRESH = "the refresh token is unknown, used or expired"
 
-def _issue_pair(database: Database, settings: Settings, admin: TenantAdmin) -> tuple[str, int, str]:
+
+def _issue_pair(
+    database: Database, settings: Settings, admin: TenantAdmin, family_id: str
+) -> tuple[str, int, str]:
     access, expires_in = jwt_tokens.issue_access_token(
         settings, admin_id=admin.id, tenant_id=admin.tenant_id, email=admin.email
     )
@@ -30,6 +36,7 @@ def _issue_pair(database: Database, settings: Settings, admin: TenantAdmin) -> t
             RefreshToken(
                 admin_id=admin.id,
                 token_hash=digest(refresh),
+                family_id=family_id,
                 expires_at=utcnow() + timedelta(days=settings.refresh_token_days),
             )
         )
@@ -48,57 +55,128 @@ def _account_key(email: str) -> str:
         return email.strip().lower()
 
 
-def login(
-    database: Database, settings: Settings, email: str, password: str, client_ip: str
-) -> tuple[TenantAdmin, str, int, str]:
-    email = _account_key(email)
-    window = settings.login_window_seconds
-    keys = [
-        (f"login:ip:{client_ip}", settings.login_max_failures_per_ip),
-        (f"login:account:{email}", settings.login_max_failures_per_account),
+def _limits(settings: Settings, account: str, source: str, known: bool) -> list[throttling.Limit]:
+    """Pair first, then network, then account: a refused attempt is not counted against
+    the counters after the one that refused it (nor, after rollback, any of them)."""
+    return [
+        throttling.Limit(f"login:pair:{source}|{account}", settings.login_max_failures_per_source),
+        throttling.Limit(
+            f"login:ip:{source}", None if known else settings.login_max_failures_per_ip
+        ),
+        throttling.Limit(
+            f"login:account:{account}", None if known else settings.login_max_failures_per_account
+        ),
     ]
+
+
+def login(
+    database: Database,
+    settings: Settings,
+    email: str,
+    password: str,
+    client_ip: str,
+    tenant_id: int | None = None,
+) -> tuple[TenantAdmin, str, int, str]:
+    account = _account_key(email)
+    source = throttling.client_network(client_ip)
+    known_since = utcnow() - timedelta(days=settings.login_known_source_days)
     with database.transaction() as session:
-        throttling.check(session, keys, window)
-        admin = session.scalar(select(TenantAdmin).where(TenantAdmin.email == email))
-        tenant = session.get(Tenant, admin.tenant_id) if admin is not None else None
-    if admin is None:
+        known = throttling.is_known_source(session, account, source, known_since)
+        limits = _limits(settings, account, source, known)
+        throttling.prune_sometimes(session, settings.login_window_seconds, known_since)
+        throttling.admit(session, limits, settings.login_window_seconds)
+    # The same address may administer several tenants (an address is unique per tenant
+    # only): the password tells which account is meant.
+    with database.session(write=False) as session:
+        query = select(TenantAdmin).where(TenantAdmin.email == account)
+        if tenant_id is not None:
+            query = query.where(TenantAdmin.tenant_id == tenant_id)
+        candidates = list(session.scalars(query.order_by(TenantAdmin.id)))
+    if not candidates:
         burn_verification(settings)
-        ok = False
-    else:
-        ok = verify_password(admin.password_hash, password, settings)
-    if not ok or admin is None:
-        with database.transaction() as session:
-            throttling.record_failure(session, [key for key, _ in keys], window)
+    matches = [a for a in candidates if verify_password(a.password_hash, password, settings)]
+    if not matches:
         raise Unauthenticated("wrong e-mail address or password", code="invalid_credentials")
+    with database.transaction() as session:
+        throttling.succeeded(
+            session,
+            pair_key=limits[0].key,
+            counted_keys=[limit.key for limit in limits[1:]],
+            account=account,
+            source=source,
+        )
+    if len(matches) > 1:
+        # Only someone who knows the password of several of them gets here.
+        raise Conflict(
+            "this address administers several tenants with this password; send tenant_id",
+            code="tenant_required",
+            extra={"tenant_ids": sorted(a.tenant_id for a in matches)},
+        )
+    admin = matches[0]
+    with database.session(write=False) as session:
+        tenant = session.get(Tenant, admin.tenant_id)
     if not admin.active or tenant is None or tenant.status != "active":
         raise Unauthenticated("this account or its tenant is suspended", code="account_disabled")
-    with database.transaction() as session:
-        throttling.clear(session, [f"login:account:{email}"])
-    access, expires_in, refresh = _issue_pair(database, settings, admin)
+    access, expires_in, refresh = _issue_pair(
+        database, settings, admin, family_id=secrets.token_hex(16)
+    )
     return admin, access, expires_in, refresh
 
 
 def refresh(
     database: Database, settings: Settings, token: str
 ) -> tuple[TenantAdmin, str, int, str]:
-    """Rotation: each refresh token works once; the answer carries its successor."""
+    """Rotation: each refresh token works once; the answer carries its successor.
+
+    A token presented again after its rotation was copied: the thief or the owner holds
+    the successor, and we cannot tell which, so the whole family (the login it came from)
+    is revoked (OAuth 2.0 Security BCP, RFC 9700 section 4.14.2).
+    """
+    now = utcnow()
     with database.transaction() as session:
         row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(token)))
-        if row is None or row.revoked_at is not None or row.expires_at <= utcnow():
-            raise Unauthenticated(
-                "the refresh token is unknown, used or expired", code="invalid_token"
+        if row is None:
+            raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
+        # The claim is the UPDATE itself: of two requests with the same token, one wins.
+        claimed = session.scalar(
+            update(RefreshToken)
+            .where(
+                RefreshToken.id == row.id,
+                RefreshToken.revoked_at.is_(None),
+                RefreshToken.expires_at > now,
             )
-        row.revoked_at = utcnow()
-        admin = session.get(TenantAdmin, row.admin_id)
+            .values(revoked_at=now)
+            .returning(RefreshToken.id)
+            .execution_options(synchronize_session=False)
+        )
+        reused = claimed is None and row.revoked_at is not None
+        if reused:
+            session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=now)
+                .execution_options(synchronize_session=False)
+            )
+        admin = session.get(TenantAdmin, row.admin_id) if claimed is not None else None
         tenant = session.get(Tenant, admin.tenant_id) if admin is not None else None
+        family_id = row.family_id
+    # Outside the transaction: the family's revocation above is committed first.
+    if claimed is None:
+        raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
     if admin is None or not admin.active or tenant is None or tenant.status != "active":
         raise Unauthenticated("this account or its tenant is suspended", code="account_disabled")
-    access, expires_in, new_refresh = _issue_pair(database, settings, admin)
+    access, expires_in, new_refresh = _issue_pair(database, settings, admin, family_id)
     return admin, access, expires_in, new_refresh
 
 
 def logout(database: Database, token: str) -> None:
+    """Ends the session: every token of the family, not only the one presented."""
     with database.transaction() as session:
         row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(token)))
-        if row is not None and row.revoked_at is None:
-            row.revoked_at = utcnow()
+        if row is not None:
+            session.execute(
+                update(RefreshToken)
+                .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+                .execution_options(synchronize_session=False)
+            )

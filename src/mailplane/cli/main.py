@@ -187,11 +187,16 @@ def serve(
         settings.check_production()
     except RuntimeError as exc:
         _fail(str(exc))
+    # uvicorn believes X-Forwarded-For from 127.0.0.1 unless told otherwise, so any local
+    # client could pick the address it is throttled by: trust only configured proxies.
+    trusted = [str(network) for network in settings.trusted_proxies]
     uvicorn.run(
         create_app(settings),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_level="info",
+        proxy_headers=bool(trusted),
+        forwarded_allow_ips=trusted,
     )
 
 

@@ -20,7 +20,6 @@ from mailplane.domains.schemas import (
     DomainUpdate,
     PublishOut,
 )
-from mailplane.models.statuses import Status
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.schemas import PageOut
 
@@ -93,12 +92,12 @@ def update_domain(
 @router.post("/domains/{domain_id}/suspend", response_model=DomainOut)
 def suspend_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> DomainOut:
     """No logins for any mailbox of the domain; mail for it is still accepted."""
-    return DomainOut.of(service.set_status(session, principal, domain_id, Status.SUSPENDED))
+    return DomainOut.of(service.set_status(session, principal, domain_id, "suspended"))
 
 
 @router.post("/domains/{domain_id}/unsuspend", response_model=DomainOut)
 def unsuspend_domain(session: SessionDep, principal: WriterDep, domain_id: PathId) -> DomainOut:
-    return DomainOut.of(service.set_status(session, principal, domain_id, Status.ACTIVE))
+    return DomainOut.of(service.set_status(session, principal, domain_id, "active"))
 
 
 @router.delete("/domains/{domain_id}", status_code=status.HTTP_204_NO_CONTENT)

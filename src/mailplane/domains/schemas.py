@@ -42,6 +42,10 @@ class DomainOut(ResponseModel):
     domain_ascii: str = Field(description="ASCII form (A-label), as stored and in DNS.")
     customer_id: int
     status: Status
+    suspended_by: str | None = Field(
+        description="Who set a status other than active: operator or tenant. A tenant admin "
+        "cannot change what an operator set (403 operator_suspension)."
+    )
     verification_status: VerificationStatus
     failing_since: datetime | None
     verified_at: datetime | None
@@ -60,6 +64,7 @@ class DomainOut(ResponseModel):
             domain_ascii=domain.name,
             customer_id=domain.tenant_id,
             status=Status(domain.status),
+            suspended_by=domain.suspended_by,
             verification_status=VerificationStatus(domain.verification_status),
             failing_since=domain.failing_since,
             verified_at=domain.verified_at,

@@ -6,6 +6,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
+from mailplane.auth.authority import (
+    OPERATOR,
+    ObjectStatus,
+    require_not_operator_held,
+    status_setter,
+)
 from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
@@ -15,9 +21,10 @@ from mailplane.domains.records import records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
 from mailplane.domains.verification.state import next_check_at
 from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
-from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
+from mailplane.models import AliasDomain, DkimKey, Domain, Mailbox, Tenant, utcnow
 from mailplane.names import to_a_label
 from mailplane.protocols.dns.records import DnsRecord
+from mailplane.tenants import limits
 
 
 def get_domain(session: Session, principal: Principal, domain_id: int) -> Domain:
@@ -77,6 +84,7 @@ def create_domain(
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
     if data.dns_settings:
         _require_platform_for_dns_settings(principal)
+    limits.check_domain(session, tenant.id)
     dns_settings = validate_dns_settings(settings, data.dns_automation, data.dns_settings or {})
     domain = Domain(
         tenant_id=tenant.id,
@@ -111,9 +119,14 @@ def update_domain(
 ) -> Domain:
     domain = get_domain(session, principal, domain_id)
     changes: dict[str, object] = {}
-    if data.status is not None and data.status != domain.status:
-        changes["status"] = {"from": domain.status, "to": data.status}
-        domain.status = data.status
+    if data.status is not None:
+        set_by = status_setter(
+            principal, current=domain.status, set_by=domain.suspended_by, requested=data.status
+        )
+        if data.status != domain.status or set_by != domain.suspended_by:
+            changes["status"] = {"from": domain.status, "to": data.status, "by": set_by}
+            domain.status = data.status
+            domain.suspended_by = set_by
     if data.dns_automation is not None and data.dns_automation != domain.dns_automation:
         changes["dns_automation"] = data.dns_automation
         domain.dns_automation = data.dns_automation
@@ -142,12 +155,19 @@ def update_domain(
     return domain
 
 
-def set_status(session: Session, principal: Principal, domain_id: int, status: str) -> Domain:
+def set_status(
+    session: Session, principal: Principal, domain_id: int, status: ObjectStatus
+) -> Domain:
     return update_domain(session, principal, domain_id, DomainUpdate(status=status))
 
 
 def delete_domain(session: Session, principal: Principal, domain_id: int) -> None:
     domain = get_domain(session, principal, domain_id)
+    # Deleting would take the operator's suspended mailboxes with it: as good as lifting.
+    held = session.scalar(
+        select(Mailbox.id).where(Mailbox.domain_id == domain.id, Mailbox.suspended_by == OPERATOR)
+    )
+    require_not_operator_held(principal, OPERATOR if held is not None else domain.suspended_by)
     session.delete(domain)
     session.flush()
     record(
@@ -181,6 +201,7 @@ def create_alias_domain(
     name = to_a_label(data.name)
     if name_taken(session, name):
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    limits.check_domain(session, domain.tenant_id)
     alias_domain = AliasDomain(tenant_id=domain.tenant_id, domain_id=domain.id, name=name)
     session.add(alias_domain)
     session.flush()

@@ -26,6 +26,7 @@ def mailbox_out(mailbox: Mailbox) -> dict[str, Any]:
         "display_name": mailbox.display_name,
         "quota_mb": mailbox.quota_mb,
         "status": mailbox.status,
+        "suspended_by": mailbox.suspended_by,
         "created_at": mailbox.created_at,
         "updated_at": mailbox.updated_at,
         "password_changed_at": mailbox.password_changed_at,

@@ -38,6 +38,10 @@ class MailboxOut(ResponseModel):
     display_name: str
     quota_mb: int
     status: str
+    suspended_by: str | None = Field(
+        description="Who set a status other than active: operator or tenant. A tenant admin "
+        "cannot change what an operator set (403 operator_suspension)."
+    )
     created_at: datetime
     updated_at: datetime
     password_changed_at: datetime

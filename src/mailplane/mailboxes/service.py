@@ -6,6 +6,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
+from mailplane.auth.authority import ObjectStatus, require_not_operator_held, status_setter
 from mailplane.auth.passwords import hash_password
 from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
@@ -15,6 +16,7 @@ from mailplane.errors import Conflict
 from mailplane.mailboxes.schemas import MailboxCreate, MailboxUpdate
 from mailplane.models import Mailbox, utcnow
 from mailplane.names import normalize_local_part
+from mailplane.tenants import limits
 
 
 def get_mailbox(session: Session, principal: Principal, mailbox_id: int) -> Mailbox:
@@ -51,6 +53,7 @@ def create_mailbox(
     email = f"{local_part}@{domain.name}"
     if session.scalar(select(Mailbox.id).where(Mailbox.email == email)) is not None:
         raise Conflict(f"the mailbox {email} exists already", code="mailbox_exists")
+    limits.check_mailbox(session, domain.tenant_id, data.quota_mb)
     mailbox = Mailbox(
         tenant_id=domain.tenant_id,
         domain_id=domain.id,
@@ -91,14 +94,20 @@ def update_mailbox(
         mailbox.password_changed_at = utcnow()
         changes["password"] = "changed"  # noqa: S105 (an audit note, not a password)
     if data.quota_mb is not None and data.quota_mb != mailbox.quota_mb:
+        limits.check_quota_change(session, mailbox, data.quota_mb)
         changes["quota_mb"] = {"from": mailbox.quota_mb, "to": data.quota_mb}
         mailbox.quota_mb = data.quota_mb
     if data.display_name is not None and data.display_name != mailbox.display_name:
         mailbox.display_name = data.display_name
         changes["display_name"] = data.display_name
-    if data.status is not None and data.status != mailbox.status:
-        changes["status"] = {"from": mailbox.status, "to": data.status}
-        mailbox.status = data.status
+    if data.status is not None:
+        set_by = status_setter(
+            principal, current=mailbox.status, set_by=mailbox.suspended_by, requested=data.status
+        )
+        if data.status != mailbox.status or set_by != mailbox.suspended_by:
+            changes["status"] = {"from": mailbox.status, "to": data.status, "by": set_by}
+            mailbox.status = data.status
+            mailbox.suspended_by = set_by
     if changes:
         session.flush()
         record(
@@ -114,7 +123,11 @@ def update_mailbox(
 
 
 def set_status(
-    session: Session, principal: Principal, settings: Settings, mailbox_id: int, status: str
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    mailbox_id: int,
+    status: ObjectStatus,
 ) -> Mailbox:
     return update_mailbox(
         session,
@@ -127,6 +140,7 @@ def set_status(
 
 def delete_mailbox(session: Session, principal: Principal, mailbox_id: int) -> None:
     mailbox = get_mailbox(session, principal, mailbox_id)
+    require_not_operator_held(principal, mailbox.suspended_by)
     session.delete(mailbox)
     session.flush()
     record(

@@ -1,6 +1,6 @@
 """All ORM models; importing this module registers every table on ``Base.metadata``."""
 
-from mailplane.models.audit import AuditEvent, ThrottleCounter
+from mailplane.models.audit import AuditEvent, KnownLoginSource, ThrottleCounter
 from mailplane.models.base import Base, utcnow
 from mailplane.models.domains import AliasDomain, DkimKey, Domain
 from mailplane.models.events import Event
@@ -23,6 +23,7 @@ __all__ = [
     "DkimKey",
     "Domain",
     "Event",
+    "KnownLoginSource",
     "Mailbox",
     "RefreshToken",
     "ServiceToken",

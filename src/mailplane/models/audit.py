@@ -36,3 +36,15 @@ class ThrottleCounter(Base):
     key: Mapped[str] = mapped_column(String(400), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime)
     count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class KnownLoginSource(Base):
+    """An (account, client network) pair that logged in successfully: the account's and the
+    network's failure ceilings do not apply to it, so an attacker who exhausts them does not
+    lock the real admin out of the places it logs in from."""
+
+    __tablename__ = "known_login_sources"
+
+    account: Mapped[str] = mapped_column(String(320), primary_key=True)
+    source: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_success_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

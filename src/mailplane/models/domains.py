@@ -24,6 +24,9 @@ class Domain(Base):
     name: Mapped[str] = mapped_column(String(253), unique=True)  # A-label, lower case
     # active | suspended (no logins, mail still accepted) | disabled (mail refused too)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # Who set a status other than active: operator | tenant (None when active). A tenant
+    # cannot lift what an operator decided.
+    suspended_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     # DNS verification: pending | verified | failing | sending_disabled
     verification_status: Mapped[str] = mapped_column(String(24), default="pending")
     failing_since: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

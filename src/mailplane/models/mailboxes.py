@@ -27,6 +27,8 @@ class Mailbox(Base):
     quota_mb: Mapped[int] = mapped_column(Integer, default=1024)  # 0 = unlimited
     # active | suspended (no login, still receives) | disabled (mail refused too)
     status: Mapped[str] = mapped_column(String(16), default="active")
+    # Who set a status other than active: operator | tenant (None when active).
+    suspended_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
     maildir: Mapped[str] = mapped_column(String(400))  # relative to the mail root
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailplane.models.base import Base, UTCDateTime, utcnow
@@ -18,16 +18,39 @@ class Tenant(Base):
     # active | suspended: a suspended tenant's admins cannot log in.
     status: Mapped[str] = mapped_column(String(16), default="active")
     notes: Mapped[str] = mapped_column(Text, default="")
+    # Limits set by platform operators (None = unlimited); see mailplane.tenants.limits.
+    max_domains: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_mailboxes: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_aliases: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_quota_mb_per_mailbox: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    max_total_quota_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
+    @property
+    def limits(self) -> dict[str, int | None]:
+        return {
+            "max_domains": self.max_domains,
+            "max_mailboxes": self.max_mailboxes,
+            "max_aliases": self.max_aliases,
+            "max_quota_mb_per_mailbox": self.max_quota_mb_per_mailbox,
+            "max_total_quota_mb": self.max_total_quota_mb,
+        }
+
 
 class TenantAdmin(Base):
+    """An address is unique within its tenant only: a global uniqueness rule would tell a
+    tenant creating an admin that the address administers some other tenant."""
+
     __tablename__ = "tenant_admins"
+    __table_args__ = (
+        Index("ix_tenant_admins_tenant_id_email", "tenant_id", "email", unique=True),
+        Index("ix_tenant_admins_email", "email"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
-    email: Mapped[str] = mapped_column(String(320), unique=True)
+    email: Mapped[str] = mapped_column(String(320))
     password_hash: Mapped[str] = mapped_column(String(255))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -42,6 +65,9 @@ class RefreshToken(Base):
         ForeignKey("tenant_admins.id", ondelete="CASCADE"), index=True
     )
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # Every token rotated from one login shares its family: reusing a rotated token (a sign
+    # that it was stolen) revokes the whole family, the thief's successor included.
+    family_id: Mapped[str] = mapped_column(String(32), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -14,6 +14,7 @@ from mailplane.tenants.schemas import (
     TenantCreate,
     TenantOut,
     TenantUpdate,
+    TenantUsageReport,
 )
 
 router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], responses=ERRORS)
@@ -32,6 +33,12 @@ def create_tenant(session: SessionDep, principal: WriterDep, body: TenantCreate)
 @router.get("/{tenant_id}", response_model=TenantOut)
 def get_tenant(session: SessionDep, principal: PrincipalDep, tenant_id: PathId) -> object:
     return service.get_tenant(session, principal, tenant_id)
+
+
+@router.get("/{tenant_id}/usage", response_model=TenantUsageReport)
+def tenant_usage(session: SessionDep, principal: PrincipalDep, tenant_id: PathId) -> object:
+    """The limits the operator set and what the tenant uses of them."""
+    return service.usage_report(session, principal, tenant_id)
 
 
 @router.patch("/{tenant_id}", response_model=TenantOut)

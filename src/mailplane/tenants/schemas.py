@@ -5,22 +5,48 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
-from mailplane.schemas import Name, Password, RequestModel, ResponseModel, Text
+from mailplane.schemas import MAX_ID, Name, Password, RequestModel, ResponseModel, Text
 
 Notes = Text
+# A count or a number of MB; null (or absent) is unlimited, 0 allows none.
+LimitValue = Annotated[int, Field(ge=0, le=MAX_ID)]
+
+
+class TenantLimits(RequestModel):
+    """Set by platform operators only. In an update, only the fields sent change."""
+
+    max_domains: LimitValue | None = Field(default=None, description="Alias domains included.")
+    max_mailboxes: LimitValue | None = None
+    max_aliases: LimitValue | None = None
+    max_quota_mb_per_mailbox: LimitValue | None = Field(
+        default=None, description="Set: every mailbox needs a quota (no 0) of at most this."
+    )
+    max_total_quota_mb: LimitValue | None = Field(
+        default=None, description="Set: the sum of the mailboxes' quotas; no 0 quota either."
+    )
 
 
 class TenantCreate(RequestModel):
     name: Name
     notes: Notes = ""
+    limits: TenantLimits | None = None
 
 
 class TenantUpdate(RequestModel):
-    name: Name | None = None
+    name: Name | None = Field(default=None, description="Platform operators only.")
     notes: Notes | None = None
     status: Literal["active", "suspended"] | None = Field(
         default=None, description="Platform operators only. Suspended tenants cannot log in."
     )
+    limits: TenantLimits | None = Field(default=None, description="Platform operators only.")
+
+
+class TenantLimitsOut(ResponseModel):
+    max_domains: int | None
+    max_mailboxes: int | None
+    max_aliases: int | None
+    max_quota_mb_per_mailbox: int | None
+    max_total_quota_mb: int | None
 
 
 class TenantOut(ResponseModel):
@@ -28,8 +54,22 @@ class TenantOut(ResponseModel):
     name: str
     status: str
     notes: str
+    limits: TenantLimitsOut
     created_at: datetime
     updated_at: datetime
+
+
+class TenantUsageOut(ResponseModel):
+    domains: int
+    mailboxes: int
+    aliases: int
+    total_quota_mb: int
+    unlimited_quota_mailboxes: int
+
+
+class TenantUsageReport(ResponseModel):
+    limits: TenantLimitsOut
+    usage: TenantUsageOut
 
 
 class TenantAdminCreate(RequestModel):

@@ -13,7 +13,8 @@ from mailplane.db.pagination import Page, keyset_page
 from mailplane.errors import Conflict, NotFound
 from mailplane.models import Domain, Tenant, TenantAdmin
 from mailplane.names import normalize_address
-from mailplane.tenants.schemas import TenantAdminCreate, TenantCreate, TenantUpdate
+from mailplane.tenants import limits
+from mailplane.tenants.schemas import TenantAdminCreate, TenantCreate, TenantLimits, TenantUpdate
 
 
 def get_tenant(session: Session, principal: Principal, tenant_id: int) -> Tenant:
@@ -43,6 +44,7 @@ def create_tenant(session: Session, principal: Principal, data: TenantCreate) ->
     name = data.name.strip()
     _check_name_free(session, name)
     tenant = Tenant(name=name, notes=data.notes)
+    set_limits = _apply_limits(tenant, data.limits) if data.limits is not None else {}
     session.add(tenant)
     session.flush()
     record(
@@ -52,9 +54,25 @@ def create_tenant(session: Session, principal: Principal, data: TenantCreate) ->
         object_type="tenant",
         object_id=tenant.id,
         tenant_id=tenant.id,
-        details={"name": name},
+        details={"name": name, **({"limits": set_limits} if set_limits else {})},
     )
     return tenant
+
+
+def _apply_limits(tenant: Tenant, data: TenantLimits) -> dict[str, object]:
+    """Only the fields the request sent: an absent field keeps its value, null lifts it."""
+    changes: dict[str, object] = {}
+    for name in sorted(data.model_fields_set):
+        value = getattr(data, name)
+        if getattr(tenant, name) != value:
+            changes[name] = value
+            setattr(tenant, name, value)
+    return changes
+
+
+def usage_report(session: Session, principal: Principal, tenant_id: int) -> dict[str, object]:
+    tenant = get_tenant(session, principal, tenant_id)
+    return {"limits": tenant.limits, "usage": limits.usage(session, tenant.id)}
 
 
 def update_tenant(
@@ -66,7 +84,14 @@ def update_tenant(
         principal.require_platform()
         tenant.status = data.status
         changes["status"] = data.status
+    if data.limits is not None:
+        principal.require_platform()
+        if limit_changes := _apply_limits(tenant, data.limits):
+            changes["limits"] = limit_changes
     if data.name is not None and data.name.strip() != tenant.name:
+        # The operator's label for its customer; and a tenant choosing names would learn
+        # from tenant_exists which other tenants exist.
+        principal.require_platform()
         _check_name_free(session, data.name.strip(), except_id=tenant.id)
         tenant.name = data.name.strip()
         changes["name"] = tenant.name
@@ -119,8 +144,15 @@ def create_admin(
     email = normalize_address(data.email, "email")
     password_hash = hash_password(data.password, settings)  # before the first query, as above
     tenant = get_tenant(session, principal, tenant_id)
-    if session.scalar(select(TenantAdmin.id).where(TenantAdmin.email == email)) is not None:
-        raise Conflict(f"an admin with the address {email} exists already", code="admin_exists")
+    # Unique within the tenant only: a global check would tell this tenant that the address
+    # administers another one. Login tells such accounts apart by their passwords.
+    existing = select(TenantAdmin.id).where(
+        TenantAdmin.tenant_id == tenant.id, TenantAdmin.email == email
+    )
+    if session.scalar(existing) is not None:
+        raise Conflict(
+            f"this tenant has an admin with the address {email} already", code="admin_exists"
+        )
     admin = TenantAdmin(tenant_id=tenant.id, email=email, password_hash=password_hash)
     session.add(admin)
     session.flush()
