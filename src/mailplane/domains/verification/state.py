@@ -22,7 +22,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
@@ -107,8 +107,18 @@ class DomainSnapshot:
     claims: list[Claim]
 
 
+def unproven_alias_domains(domain_ids: list[int]) -> Select[AliasDomain]:
+    return select(AliasDomain).where(
+        AliasDomain.domain_id.in_(domain_ids), AliasDomain.owned_at.is_(None)
+    )
+
+
 def snapshot(
-    session: Session, settings: Settings, domain: Domain, keys: list[DkimKey] | None = None
+    session: Session,
+    settings: Settings,
+    domain: Domain,
+    keys: list[DkimKey] | None = None,
+    unproven_aliases: list[AliasDomain] | None = None,
 ) -> DomainSnapshot:
     if keys is None:
         keys = list(
@@ -119,12 +129,14 @@ def snapshot(
     claims = [Claim("domain", domain.id, domain.name, domain.ownership_token)]
     if domain.owned_at is not None:
         claims = []
-    unproven_aliases = select(AliasDomain).where(
-        AliasDomain.domain_id == domain.id, AliasDomain.owned_at.is_(None)
-    )
+    if unproven_aliases is None:
+        unproven_aliases = list(
+            session.scalars(unproven_alias_domains([domain.id]).order_by(AliasDomain.id))
+        )
     claims += [
         Claim("alias_domain", a.id, a.name, a.ownership_token)
-        for a in session.scalars(unproven_aliases.order_by(AliasDomain.id))
+        for a in unproven_aliases
+        if a.owned_at is None
     ]
     return DomainSnapshot(
         id=domain.id,
