@@ -126,9 +126,9 @@ def snapshot(
                 select(DkimKey).where(DkimKey.domain_id == domain.id).order_by(DkimKey.id)
             )
         )
-    claims = [Claim("domain", domain.id, domain.name, domain.ownership_token)]
-    if domain.owned_at is not None:
-        claims = []
+    claims = []
+    if domain.owned_at is None:
+        claims.append(Claim("domain", domain.id, domain.name, domain.ownership_token))
     if unproven_aliases is None:
         unproven_aliases = list(
             session.scalars(unproven_alias_domains([domain.id]).order_by(AliasDomain.id))
