@@ -25,6 +25,7 @@ import json
 import os
 import pwd
 import random
+import secrets
 import shutil
 import signal
 import socket
@@ -96,9 +97,13 @@ def populate(settings: Settings, db: Path, mailboxes: int) -> float:
         )
         con.executemany(
             "INSERT INTO domains (id, tenant_id, name, status, verification_status, "
-            "dns_automation, dns_settings, created_at, updated_at) "
-            "VALUES (?, 1, ?, 'active', 'verified', 'manual', '{}', ?, ?)",
-            [(d, f"b{d}.test", now, now) for d in range(1, DOMAINS + 1)],
+            "dns_automation, dns_settings, created_at, updated_at, ownership_token, owned_at, "
+            "ownership_method) "
+            "VALUES (?, 1, ?, 'active', 'verified', 'manual', '{}', ?, ?, ?, ?, 'operator')",
+            [
+                (d, f"b{d}.test", now, now, secrets.token_hex(16), now)
+                for d in range(1, DOMAINS + 1)
+            ],
         )
         rows = []
         for i in range(mailboxes):

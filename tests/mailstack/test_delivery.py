@@ -104,7 +104,10 @@ def test_alias_domain_delivers_known_users_and_refuses_unknown(
     api.alias(domain["id"], "sales", box["email"])
     alias_name = f"alias-{domain['domain_ascii']}"
     api.ok(
-        "POST", f"/api/v1/mail/domains/{domain['id']}/alias-domains", 201, json={"name": alias_name}
+        "POST",
+        f"/api/v1/mail/domains/{domain['id']}/alias-domains",
+        201,
+        json={"name": alias_name, "owned": True},
     )
     direct = message("alice@outside.test", f"info@{alias_name}")
     via_alias = message("alice@outside.test", f"sales@{alias_name}")

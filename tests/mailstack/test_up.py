@@ -145,7 +145,7 @@ def test_mail_flows_while_the_api_is_down_and_the_api_comes_back(
             api_port,
             token,
             "/api/v1/mail/domains",
-            {"domain": "down.test", "customer_id": tenant["id"]},
+            {"domain": "down.test", "customer_id": tenant["id"], "owned": True},
         )
         _api(
             api_port,

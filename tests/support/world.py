@@ -46,7 +46,7 @@ def build_world(api: Api) -> World:
         "POST",
         f"/api/v1/mail/domains/{domain['id']}/alias-domains",
         201,
-        json={"name": f"alias-{secrets.token_hex(4)}.test"},
+        json={"name": f"alias-{secrets.token_hex(4)}.test", "owned": True},
     )
     admin_api = api.tenant_admin(tenant["id"])
     me = admin_api.ok("GET", "/api/v1/auth/me")

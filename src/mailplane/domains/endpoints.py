@@ -158,10 +158,18 @@ def list_alias_domains(
     status_code=status.HTTP_201_CREATED,
 )
 def create_alias_domain(
-    session: SessionDep, principal: WriterDep, domain_id: PathId, body: AliasDomainCreate
+    session: SessionDep,
+    principal: WriterDep,
+    settings: SettingsDep,
+    domain_id: PathId,
+    body: AliasDomainCreate,
 ) -> AliasDomainOut:
-    """Mail to any local part at the alias domain goes to the same local part here."""
-    return AliasDomainOut.of(service.create_alias_domain(session, principal, domain_id, body))
+    """Mail to any local part at the alias domain goes to the same local part here, once the
+    alias domain's ownership is proven (its MX at the platform, or `ownership_record`
+    published, then POST /domains/{id}/verify) or an operator created it with `owned`."""
+    return AliasDomainOut.of(
+        service.create_alias_domain(session, principal, settings, domain_id, body)
+    )
 
 
 @router.delete("/alias-domains/{alias_domain_id}", status_code=status.HTTP_204_NO_CONTENT)

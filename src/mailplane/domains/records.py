@@ -21,6 +21,27 @@ def dmarc_value(domain: str, settings: Settings) -> str:
     return f"v=DMARC1; p={settings.dmarc_policy}; rua=mailto:{rua}; adkim=r; aspf=r"
 
 
+# Where a tenant publishes its ownership token (docs/dns.md, "Ownership").
+OWNERSHIP_LABEL = "_mailplane-challenge"
+OWNERSHIP_PREFIX = "mailplane-ownership="
+
+
+def ownership_record_name(name: str) -> str:
+    return f"{OWNERSHIP_LABEL}.{name}"
+
+
+def ownership_record(name: str, token: str) -> DnsRecord:
+    """Proves the name is the tenant's. MX records pointing at the platform prove it too, so
+    this one is optional; it lets a domain receive before its MX records move here."""
+    return DnsRecord(
+        "TXT",
+        ownership_record_name(name),
+        f"{OWNERSHIP_PREFIX}{token}",
+        "ownership proof (or point the MX records at this platform)",
+        required=False,
+    )
+
+
 def records_for(domain: Domain, keys: list[DkimKey], settings: Settings) -> list[DnsRecord]:
     name = domain.name
     host = settings.mail_hostname
@@ -28,6 +49,7 @@ def records_for(domain: Domain, keys: list[DkimKey], settings: Settings) -> list
         DnsRecord("MX", name, mx, "inbound mail", priority=10 * (i + 1))
         for i, mx in enumerate(settings.mx_hosts)
     ]
+    records.append(ownership_record(name, domain.ownership_token))
     records.append(DnsRecord("TXT", name, spf_value(settings), "SPF: authorizes the platform"))
     records.append(DnsRecord("TXT", f"_dmarc.{name}", dmarc_value(name, settings), "DMARC policy"))
     for key in keys:

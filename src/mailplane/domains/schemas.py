@@ -3,16 +3,34 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StrictBool, StringConstraints
 
 from mailplane.domains.dns_settings import public_dns_settings
+from mailplane.domains.records import ownership_record
 from mailplane.domains.verification.state import can_send
 from mailplane.models import AliasDomain, Domain
-from mailplane.models.statuses import Status, VerificationStatus
+from mailplane.models.statuses import OwnershipMethod, Status, VerificationStatus
 from mailplane.names import to_u_label
 from mailplane.schemas import ObjectId, RequestModel, ResponseModel
 
 DomainName = Annotated[str, StringConstraints(min_length=1, max_length=253)]
+
+
+class DnsRecordOut(ResponseModel):
+    type: str
+    name: str
+    value: str
+    purpose: str
+    required: bool
+    priority: int | None
+    ttl: int
+
+
+OWNED_FIELD = Field(
+    default=None,
+    description="Operators only (service token): true marks the name as owned at once, "
+    "without DNS proof (audited). A tenant admin sending it gets 403 platform_only.",
+)
 
 
 class DomainCreate(RequestModel):
@@ -28,6 +46,7 @@ class DomainCreate(RequestModel):
         "{server, port, zone, key_name, key_algorithm, key_secret}; lexicon {provider, zone, "
         "options}. Secrets are never shown back.",
     )
+    owned: StrictBool | None = OWNED_FIELD
 
 
 class DomainUpdate(RequestModel):
@@ -36,7 +55,37 @@ class DomainUpdate(RequestModel):
     dns_settings: dict[str, Any] | None = None
 
 
-class DomainOut(ResponseModel):
+class Ownership(ResponseModel):
+    """Whether the name routes mail yet, and the record that proves it does."""
+
+    owned: bool = Field(
+        description="Proven (or marked by an operator): only then is the name a local "
+        "destination and may its mailboxes log in and send."
+    )
+    ownership_status: Literal["owned", "pending"]
+    owned_at: datetime | None
+    ownership_method: OwnershipMethod | None
+    ownership_record: DnsRecordOut = Field(
+        description="Publish this TXT record (or point the MX records at the platform), then "
+        "verify the domain: its ownership is then proven."
+    )
+
+    @staticmethod
+    def fields_of(row: Domain | AliasDomain) -> dict[str, Any]:
+        owned = row.owned_at is not None
+        record = ownership_record(row.name, row.ownership_token)
+        return {
+            "owned": owned,
+            "ownership_status": "owned" if owned else "pending",
+            "owned_at": row.owned_at,
+            "ownership_method": (
+                OwnershipMethod(row.ownership_method) if row.ownership_method else None
+            ),
+            "ownership_record": DnsRecordOut.model_validate(record.as_dict()),
+        }
+
+
+class DomainOut(Ownership):
     id: int
     domain: str = Field(description="Unicode form (U-label).")
     domain_ascii: str = Field(description="ASCII form (A-label), as stored and in DNS.")
@@ -74,17 +123,8 @@ class DomainOut(ResponseModel):
             can_send=can_send(domain),
             created_at=domain.created_at,
             updated_at=domain.updated_at,
+            **cls.fields_of(domain),
         )
-
-
-class DnsRecordOut(ResponseModel):
-    type: str
-    name: str
-    value: str
-    purpose: str
-    required: bool
-    priority: int | None
-    ttl: int
 
 
 class DnsRecordsOut(ResponseModel):
@@ -111,9 +151,10 @@ class DomainCreated(DomainOut):
 
 class AliasDomainCreate(RequestModel):
     name: DomainName
+    owned: StrictBool | None = OWNED_FIELD
 
 
-class AliasDomainOut(ResponseModel):
+class AliasDomainOut(Ownership):
     id: int
     domain_id: int
     name: str
@@ -128,4 +169,5 @@ class AliasDomainOut(ResponseModel):
             name=to_u_label(row.name),
             name_ascii=row.name,
             created_at=row.created_at,
+            **cls.fields_of(row),
         )

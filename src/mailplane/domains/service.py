@@ -16,12 +16,14 @@ from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
 from mailplane.dkim.rotation import add_key
+from mailplane.domains.claims import owned_parent, refuse_unclaimable
 from mailplane.domains.dns_settings import validate_dns_settings
 from mailplane.domains.records import records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
 from mailplane.domains.verification.state import next_check_at
 from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailplane.models import AliasDomain, DkimKey, Domain, Mailbox, Tenant, utcnow
+from mailplane.models.statuses import OwnershipMethod
 from mailplane.names import to_a_label
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.tenants import limits
@@ -75,13 +77,43 @@ def _require_platform_for_dns_settings(principal: Principal) -> None:
         )
 
 
+def _require_platform_for_owned(principal: Principal, owned: bool | None) -> None:
+    """Only an operator's word replaces DNS proof; a tenant saying "owned" is refused, not
+    ignored, so that nobody believes a name routes mail when it does not."""
+    if owned is not None and not principal.is_platform:
+        raise Forbidden(
+            "only platform operators may mark a name as owned; publish the ownership record "
+            "(or point the MX records here) and verify the domain",
+            code="platform_only",
+        )
+
+
+def claim_name(
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    raw_name: str,
+    tenant_id: int,
+    owned: bool | None,
+) -> tuple[str, OwnershipMethod | None]:
+    """The canonical name, if this tenant may claim it, and how it is already proven."""
+    _require_platform_for_owned(principal, owned)
+    name = to_a_label(raw_name)
+    refuse_unclaimable(session, settings, name, tenant_id, operator=principal.is_platform)
+    if name_taken(session, name):
+        raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    if owned:
+        return name, OwnershipMethod.OPERATOR
+    if owned_parent(session, name, tenant_id) is not None:
+        return name, OwnershipMethod.PARENT
+    return name, None
+
+
 def create_domain(
     session: Session, principal: Principal, settings: Settings, data: DomainCreate
 ) -> Domain:
     tenant = _resolve_tenant(session, principal, data.customer_id)
-    name = to_a_label(data.domain)
-    if name_taken(session, name):
-        raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    name, proven = claim_name(session, principal, settings, data.domain, tenant.id, data.owned)
     if data.dns_settings:
         _require_platform_for_dns_settings(principal)
     limits.check_domain(session, tenant.id)
@@ -93,6 +125,8 @@ def create_domain(
         dns_settings=dns_settings,
         # First periodic check soon, spread so that bulk imports do not arrive at once.
         next_check_at=next_check_at(settings, "pending", utcnow()),
+        owned_at=utcnow() if proven else None,
+        ownership_method=proven,
     )
     session.add(domain)
     session.flush()
@@ -105,7 +139,7 @@ def create_domain(
         object_type="domain",
         object_id=domain.id,
         tenant_id=tenant.id,
-        details={"domain": name, "dkim_algorithm": algorithm},
+        details={"domain": name, "dkim_algorithm": algorithm, "ownership": proven},
     )
     return domain
 
@@ -195,14 +229,23 @@ def dns_records(
 
 
 def create_alias_domain(
-    session: Session, principal: Principal, domain_id: int, data: AliasDomainCreate
+    session: Session,
+    principal: Principal,
+    settings: Settings,
+    domain_id: int,
+    data: AliasDomainCreate,
 ) -> AliasDomain:
+    """An alias domain is a name like any other: the same refusals, the same proof."""
     domain = get_domain(session, principal, domain_id)
-    name = to_a_label(data.name)
-    if name_taken(session, name):
-        raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
+    name, proven = claim_name(session, principal, settings, data.name, domain.tenant_id, data.owned)
     limits.check_domain(session, domain.tenant_id)
-    alias_domain = AliasDomain(tenant_id=domain.tenant_id, domain_id=domain.id, name=name)
+    alias_domain = AliasDomain(
+        tenant_id=domain.tenant_id,
+        domain_id=domain.id,
+        name=name,
+        owned_at=utcnow() if proven else None,
+        ownership_method=proven,
+    )
     session.add(alias_domain)
     session.flush()
     record(
@@ -212,7 +255,7 @@ def create_alias_domain(
         object_type="alias_domain",
         object_id=alias_domain.id,
         tenant_id=domain.tenant_id,
-        details={"name": name, "target": domain.name},
+        details={"name": name, "target": domain.name, "ownership": proven},
     )
     return alias_domain
 

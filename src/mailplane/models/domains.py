@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -11,7 +12,23 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailplane.models.base import Base, UTCDateTime, utcnow
 
 
-class Domain(Base):
+def new_ownership_token() -> str:
+    """The value a tenant publishes in DNS to prove it controls a name: unguessable, and new
+    for every row, so a name deleted and claimed again needs a fresh proof."""
+    return secrets.token_hex(16)
+
+
+class OwnershipColumns:
+    """Shared by domains and alias domains: a name routes mail only once ``owned_at`` is set
+    (the SQL views of migration 0005 filter on it)."""
+
+    ownership_token: Mapped[str] = mapped_column(String(64), default=new_ownership_token)
+    owned_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # models.statuses.OwnershipMethod; None while unproven.
+    ownership_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
+
+
+class Domain(OwnershipColumns, Base):
     __tablename__ = "domains"
     __table_args__ = (
         Index("ix_domains_tenant_id_id", "tenant_id", "id"),
@@ -41,7 +58,7 @@ class Domain(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
-class AliasDomain(Base):
+class AliasDomain(OwnershipColumns, Base):
     """``name`` receives mail for the same local parts as its target domain."""
 
     __tablename__ = "alias_domains"

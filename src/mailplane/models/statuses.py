@@ -36,3 +36,16 @@ class DnsAutomation(StrEnum):
     MANUAL = "manual"
     RFC2136 = "rfc2136"
     LEXICON = "lexicon"
+
+
+class OwnershipMethod(StrEnum):
+    """How a domain or alias domain was shown to belong to its tenant (SECURITY.md 1).
+
+    Until one of these is recorded the name routes no mail and its mailboxes cannot log in.
+    """
+
+    OPERATOR = "operator"  # a service token said so when creating it (audited)
+    MX = "mx"  # its MX records point at the platform's MX hosts
+    TXT = "txt"  # the ownership token is published at _mailplane-challenge.<name>
+    PARENT = "parent"  # a subdomain of a name the same tenant has already proven
+    PREEXISTING = "preexisting"  # hosted before ownership was required (migration 0005)

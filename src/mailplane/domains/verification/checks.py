@@ -19,7 +19,7 @@ import dkim.util
 
 from mailplane.config import Settings
 from mailplane.dkim import keys as dkim_keys
-from mailplane.domains.records import spf_value
+from mailplane.domains.records import OWNERSHIP_PREFIX, ownership_record_name, spf_value
 from mailplane.protocols.dns.errors import DnsTransientError
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.protocols.dns.resolver import DnsClient
@@ -118,6 +118,38 @@ def check_mx(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:
         return [check]
 
     return _guard(run, check)
+
+
+def check_ownership(dns: DnsClient, name: str, settings: Settings, token: str) -> Check:
+    """Whether DNS shows ``name`` to be the tenant's: its MX records point at the platform,
+    or the ownership token is published. Not decisive for sending; state.py records the
+    proof on the domain or alias domain, which then becomes a local destination."""
+    record = ownership_record_name(name)
+    expected = f"{OWNERSHIP_PREFIX}{token}"
+    check = Check("ownership", f"TXT {record}", expected, None, "error", "")
+    check.details = {"name": name}
+    platform = {h.rstrip(".").lower() for h in settings.mx_hosts}
+
+    def run() -> list[Check]:
+        exchanges = [r.exchange for r in dns.mx(name)]
+        if any(exchange in platform for exchange in exchanges):
+            check.found = "MX " + ", ".join(e for e in exchanges if e in platform)
+            check.status, check.details["method"] = "ok", "mx"
+            return [check]
+        values = dns.txt(record)
+        check.found = " | ".join(values) or None
+        if expected in values:
+            check.status, check.details["method"] = "ok", "txt"
+            return [check]
+        check.hint = (
+            f"{name} receives no mail here until it is shown to be yours: publish a TXT record "
+            f"at {record}: {expected} (or point its MX records at this platform), then verify."
+        )
+        if values:
+            check.hint += " The TXT record found there holds another value."
+        return [check]
+
+    return _guard(run, check)[0]
 
 
 def check_spf(dns: DnsClient, domain: str, settings: Settings) -> list[Check]:

@@ -20,8 +20,14 @@ from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.dkim import rotation
 from mailplane.domains.verification.checks import Check, Report
-from mailplane.domains.verification.state import DomainSnapshot, apply_report, check, snapshot
-from mailplane.models import DkimKey, Domain, utcnow
+from mailplane.domains.verification.state import (
+    DomainSnapshot,
+    apply_report,
+    check,
+    snapshot,
+    unproven_alias_domains,
+)
+from mailplane.models import AliasDomain, DkimKey, Domain, utcnow
 from mailplane.protocols.dns.resolver import DnsClient
 
 log = logging.getLogger(__name__)
@@ -44,13 +50,17 @@ def claim_due(
             query = query.with_for_update(skip_locked=True)
         domains = list(session.scalars(query))
         keys: dict[int, list[DkimKey]] = {d.id: [] for d in domains}
+        aliases: dict[int, list[AliasDomain]] = {d.id: [] for d in domains}
         if domains:
             query_keys = select(DkimKey).where(DkimKey.domain_id.in_(keys)).order_by(DkimKey.id)
             for key in session.scalars(query_keys):
                 keys[key.domain_id].append(key)
+            query_aliases = unproven_alias_domains(list(aliases)).order_by(AliasDomain.id)
+            for alias in session.scalars(query_aliases):
+                aliases[alias.domain_id].append(alias)
         for domain in domains:
             domain.next_check_at = now + CLAIM_LEASE
-        return [snapshot(session, settings, d, keys[d.id]) for d in domains]
+        return [snapshot(session, settings, d, keys[d.id], aliases[d.id]) for d in domains]
 
 
 def contained_check(dns: DnsClient, settings: Settings, snap: DomainSnapshot) -> Report:

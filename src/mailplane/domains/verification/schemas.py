@@ -10,7 +10,10 @@ from mailplane.schemas import ResponseModel
 
 
 class CheckOut(ResponseModel):
-    check: str = Field(description="mx, spf, dkim, dmarc, autoconfig, autodiscover or srv")
+    check: str = Field(
+        description="mx, spf, dkim, dmarc, autoconfig, autodiscover, srv, or ownership (of the "
+        "domain or an alias domain, until proven; details.kind and details.id name it)"
+    )
     record: str = Field(description="Record type and name, e.g. 'TXT example.com'")
     expected: str
     found: str | None

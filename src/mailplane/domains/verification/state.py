@@ -8,7 +8,12 @@ States (``Domain.verification_status``)::
 
 Only the decisive checks (MX, SPF, DKIM) move it; an inconclusive report (a DNS outage on
 our side) changes nothing. A domain may send while verified or failing (inside the grace
-period), never while pending or sending_disabled.
+period), never while pending or sending_disabled, and never before its ownership is proven.
+
+Ownership is proven once and kept: the same report carries an ``ownership`` check for the
+domain and for each of its alias domains not yet proven, and a passing one sets ``owned_at``
+(the mail views then route the name). It is not withdrawn when DNS changes later: the
+domain's mail would bounce while its records are being moved.
 """
 
 from __future__ import annotations
@@ -17,16 +22,24 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
 from mailplane.auth.principals import SYSTEM, Principal
 from mailplane.config import Settings
 from mailplane.dkim.rotation import switch_signing_key
+from mailplane.domains.claims import foreign_owner_above
 from mailplane.domains.records import records_for
-from mailplane.domains.verification.checks import Outcome, Report, run_checks
-from mailplane.models import DkimKey, Domain
+from mailplane.domains.verification.checks import (
+    Check,
+    Outcome,
+    Report,
+    check_ownership,
+    run_checks,
+)
+from mailplane.models import AliasDomain, DkimKey, Domain
+from mailplane.models.statuses import OwnershipMethod
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.protocols.dns.resolver import DnsClient
 
@@ -35,7 +48,11 @@ SENDING_STATES = frozenset({"verified", "failing"})
 
 def can_send(domain: Domain) -> bool:
     """Whether the send API may accept mail from this domain now."""
-    return domain.status == "active" and domain.verification_status in SENDING_STATES
+    return (
+        domain.status == "active"
+        and domain.owned_at is not None
+        and domain.verification_status in SENDING_STATES
+    )
 
 
 @dataclass(frozen=True)
@@ -72,15 +89,36 @@ class KeySnapshot:
 
 
 @dataclass(frozen=True)
+class Claim:
+    """A domain or alias domain whose ownership is not proven yet."""
+
+    kind: str  # "domain" | "alias_domain"
+    id: int
+    name: str
+    token: str
+
+
+@dataclass(frozen=True)
 class DomainSnapshot:
     id: int
     name: str
     keys: list[KeySnapshot]
     expected: list[DnsRecord]
+    claims: list[Claim]
+
+
+def unproven_alias_domains(domain_ids: list[int]) -> Select[AliasDomain]:
+    return select(AliasDomain).where(
+        AliasDomain.domain_id.in_(domain_ids), AliasDomain.owned_at.is_(None)
+    )
 
 
 def snapshot(
-    session: Session, settings: Settings, domain: Domain, keys: list[DkimKey] | None = None
+    session: Session,
+    settings: Settings,
+    domain: Domain,
+    keys: list[DkimKey] | None = None,
+    unproven_aliases: list[AliasDomain] | None = None,
 ) -> DomainSnapshot:
     if keys is None:
         keys = list(
@@ -88,17 +126,68 @@ def snapshot(
                 select(DkimKey).where(DkimKey.domain_id == domain.id).order_by(DkimKey.id)
             )
         )
+    claims = []
+    if domain.owned_at is None:
+        claims.append(Claim("domain", domain.id, domain.name, domain.ownership_token))
+    if unproven_aliases is None:
+        unproven_aliases = list(
+            session.scalars(unproven_alias_domains([domain.id]).order_by(AliasDomain.id))
+        )
+    claims += [
+        Claim("alias_domain", a.id, a.name, a.ownership_token)
+        for a in unproven_aliases
+        if a.owned_at is None
+    ]
     return DomainSnapshot(
         id=domain.id,
         name=domain.name,
         keys=[KeySnapshot(k.id, k.selector, k.algorithm, k.public_key_b64, k.status) for k in keys],
         expected=records_for(domain, keys, settings),
+        claims=claims,
     )
 
 
 def check(dns: DnsClient, settings: Settings, snap: DomainSnapshot) -> Report:
     """Ask DNS. No database access: safe to run in worker threads."""
-    return run_checks(dns, settings, snap.name, list(snap.keys), snap.expected)
+    report = run_checks(dns, settings, snap.name, list(snap.keys), snap.expected)
+    for claim in snap.claims:
+        found = check_ownership(dns, claim.name, settings, claim.token)
+        found.details.update(kind=claim.kind, id=claim.id)
+        report.checks.append(found)
+    return report
+
+
+def _apply_ownership(
+    session: Session, domain: Domain, check: Check, now: datetime, principal: Principal
+) -> None:
+    """Record a passing ownership check on its row, unless that would take another tenant's
+    name: a wildcard MX of a parent another tenant proved must not hand out its subdomains."""
+    row: Domain | AliasDomain | None
+    if check.details.get("kind") == "alias_domain":
+        row = session.get(AliasDomain, check.details.get("id"))
+        if row is not None and row.domain_id != domain.id:
+            return
+    else:
+        row = domain if check.details.get("id") == domain.id else None
+    if row is None or row.owned_at is not None:
+        return
+    if foreign_owner_above(session, row.name, row.tenant_id):
+        check.status = "error"
+        check.hint = f"{row.name} is under a domain another customer has proven to own."
+        return
+    row.owned_at = now
+    row.ownership_method = OwnershipMethod(check.details["method"])
+    record(
+        session,
+        principal,
+        f"{check.details['kind']}.ownership_proven",
+        object_type=str(check.details["kind"]),
+        object_id=row.id,
+        tenant_id=row.tenant_id,
+        details={"name": row.name, "method": row.ownership_method},
+        event=f"{check.details['kind']}.ownership_proven",
+        at=now,
+    )
 
 
 def next_check_at(settings: Settings, state: str, now: datetime) -> datetime:
@@ -123,6 +212,9 @@ def apply_report(
 ) -> None:
     """Record the report on the domain and move the state machine. Flushes only."""
     domain.last_checked_at = now
+    for found in report.checks:
+        if found.check == "ownership" and found.status == "ok":
+            _apply_ownership(session, domain, found, now, principal)
     domain.last_check_report = {**report.as_dict(), "checked_at": now.isoformat()}
     if report.dkim_ready_selector and report.outcome != "inconclusive":
         switch_signing_key(session, settings, domain, report.dkim_ready_selector, now, principal)
