@@ -107,3 +107,13 @@ def test_in_memory_sqlite_and_odd_credentials_are_refused() -> None:
         render(_settings(), "sqlite://")
     with pytest.raises(ValueError, match="quotes"):
         render(_settings(), "postgresql://mail:it's@127.0.0.1/db")
+
+
+def test_no_address_oracle_and_no_null_sender_after_login() -> None:
+    files = _by_name(render(_settings(submission_port=587), "sqlite:///x.db"))
+    main, master = files["main.cf"], files["master.cf"]
+    assert "disable_vrfy_command = yes\n" in main
+    assert "smtpd_etrn_restrictions = reject\n" in main
+    assert "submission_null_sender = check_sender_access inline:{ { <> = 553" in main
+    submission = master.split("127.0.0.1:587 inet")[1].split("inet")[0]
+    assert "$submission_null_sender,reject_sender_login_mismatch" in submission

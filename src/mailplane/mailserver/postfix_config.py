@@ -23,6 +23,9 @@ MAP_QUERIES: dict[str, str] = {
     "FROM mp_refused_recipients WHERE address = '%s' AND domain = '%d'",
 }
 
+# An inline table: no file, no postmap. The braces let the reply contain spaces.
+NULL_SENDER_REFUSAL = "inline:{ { <> = 553 5.7.1 A logged-in client may not use the null sender } }"
+
 # Daemons that every instance needs (Debian's stock list, minus local/virtual/pipe
 # delivery). chroot is "n" everywhere: a chrooted smtpd could not reach the SQLite file
 # or Dovecot's sockets by absolute path (pitfall P15).
@@ -138,12 +141,19 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         # here: every test client is 127.0.0.1, pitfall P14), quota checked at RCPT time
         # through Dovecot's quota-status service so a full mailbox is never a bounce.
         ("smtpd_helo_required", "yes"),
+        # VRFY would tell anyone which addresses exist (the same answer for all is the
+        # only safe one), and ETRN lets outsiders trigger queue runs: neither is needed.
+        ("disable_vrfy_command", "yes"),
+        ("smtpd_etrn_restrictions", "reject"),
         ("smtpd_relay_restrictions", "reject_unauth_destination"),
         (
             "smtpd_recipient_restrictions",
             f"reject_non_fqdn_recipient, {refused}, reject_unlisted_recipient, {quota_policy}",
         ),
         ("smtpd_sender_restrictions", "reject_non_fqdn_sender"),
+        # Used by the submission services (master.cf); the null sender's lookup key is
+        # smtpd_null_access_lookup_key, "<>".
+        ("submission_null_sender", f"check_sender_access {NULL_SENDER_REFUSAL}"),
         ("smtpd_policy_service_default_action", "DUNNO"),
         ("default_process_limit", "100"),
     ]
@@ -183,7 +193,10 @@ def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         "-o smtpd_tls_auth_only=yes",
         "-o smtpd_client_restrictions=permit_sasl_authenticated,reject",
         # The sender must be owned by the login (mp_sender_logins), RFC 6409 section 6.1.
-        "-o smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch",
+        # reject_sender_login_mismatch lets the null sender through, and a logged-in user
+        # has no business sending bounces: $submission_null_sender refuses it first.
+        "-o smtpd_sender_restrictions=reject_non_fqdn_sender,"
+        "$submission_null_sender,reject_sender_login_mismatch",
         "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
         f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused},"
         "permit_sasl_authenticated,reject",
