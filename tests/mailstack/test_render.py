@@ -117,3 +117,13 @@ def test_no_address_oracle_and_no_null_sender_after_login() -> None:
     assert "submission_null_sender = check_sender_access inline:{ { <> = 553" in main
     submission = master.split("127.0.0.1:587 inet")[1].split("inet")[0]
     assert "$submission_null_sender,reject_sender_login_mismatch" in submission
+
+
+def test_dovecot_accepts_every_login_character_the_api_accepts() -> None:
+    from mailplane.domains.names import LOCAL_PART_CHARACTERS
+
+    conf = _by_name(render(_settings(), "sqlite:///x.db"))["dovecot.conf"]
+    line = next(x for x in conf.splitlines() if x.startswith("auth_username_chars = "))
+    chars = line.removeprefix("auth_username_chars = ")
+    assert set(LOCAL_PART_CHARACTERS + "@") <= set(chars)
+    assert chars[0].isalpha()  # a leading quote would be read as quoting
