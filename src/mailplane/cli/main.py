@@ -11,6 +11,7 @@ import typer
 
 from mailplane.config import Settings, get_settings
 from mailplane.errors import MailplaneError
+from mailplane.runtime import file_modes
 
 app = typer.Typer(help="mailplane: a self-hosted multi-tenant mail platform.", no_args_is_help=True)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -29,7 +30,9 @@ def _fail(message: str, code: int = 1) -> None:
 def ensure_state(settings: Settings) -> bool:
     """Create the state directory and the signing secret. True if the secret is new."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    os.chmod(settings.state_dir, 0o755)  # noqa: S103 (postfix and dovecot traverse it)
+    # Root runs the mail plane, whose daemons pass through (never list) the state
+    # directory; anyone else keeps it to themselves (mailplane.runtime.file_modes).
+    os.chmod(settings.state_dir, file_modes.STATE_DIR_MODE if os.geteuid() == 0 else 0o700)
     if settings.secret_key or settings.secret_file.exists():
         return False
     fd = os.open(settings.secret_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -209,7 +212,8 @@ def up() -> None:
 
 @app.command()
 def status() -> None:
-    """Report each component: API, database, Postfix, Dovecot."""
+    """Report each component (API, Postfix, Dovecot) and warn about secrets that other
+    local users could read."""
     from mailplane.runtime.supervisor import component_status
 
     settings = get_settings()
@@ -222,6 +226,10 @@ def status() -> None:
             else typer.style("DOWN", fg=typer.colors.RED)
         )
         typer.echo(f"{mark} {name:10} {message}")
+    # Loose modes are a warning, not an outage: mail still flows, but other local users
+    # may read secrets. The exit code keeps meaning "is it up".
+    for reason in file_modes.loose_modes(settings):
+        typer.echo(f"{typer.style('warn', fg=typer.colors.YELLOW)} file modes  {reason}")
     raise typer.Exit(0 if healthy else 1)
 
 
