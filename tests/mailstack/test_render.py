@@ -127,3 +127,17 @@ def test_dovecot_accepts_every_login_character_the_api_accepts() -> None:
     chars = line.removeprefix("auth_username_chars = ")
     assert set(LOCAL_PART_CHARACTERS + "@") <= set(chars)
     assert chars[0].isalpha()  # a leading quote would be read as quoting
+
+
+def test_unicode_senders_are_looked_up_in_their_ascii_form() -> None:
+    files = _by_name(render(_settings(), "sqlite:////tmp/mp-render/db/mailplane.sqlite"))
+    etc = "/tmp/mp-render/postfix/etc"
+    assert (
+        f"smtpd_sender_login_maps = sqlite:{etc}/sender-logins.cf, "
+        f"pipemap:{{sqlite:{etc}/unicode-to-ascii.cf, sqlite:{etc}/sender-logins.cf}}\n"
+    ) in files["main.cf"]
+    assert "FROM mp_unicode_domains WHERE unicode_name = '%d'" in files["unicode-to-ascii.cf"]
+    # Postfix 3.7's pgsql client speaks LATIN1: the key's bytes are turned back into UTF-8.
+    pg = _by_name(render(_settings(), "postgresql://mail@127.0.0.1/mailplane"))
+    assert "encoding = LATIN1\n" in pg["unicode-to-ascii.cf"]
+    assert "convert_from(convert_to('%d', 'LATIN1'), 'UTF8')" in pg["unicode-to-ascii.cf"]

@@ -21,6 +21,21 @@ MAP_QUERIES: dict[str, str] = {
     "sender-logins": "SELECT login FROM mp_sender_logins WHERE sender = '%s' AND domain = '%d'",
     "refused-recipients": "SELECT '550 5.2.1 Mailbox disabled, not accepting messages' "
     "FROM mp_refused_recipients WHERE address = '%s' AND domain = '%d'",
+    # An address written with a U-label domain (SMTPUTF8, RFC 6531) -> the same address
+    # with the stored A-label domain; %u is the local part. Postfix looks keys up as
+    # written and never converts IDNs itself (see sender_login_maps).
+    "unicode-to-ascii": "SELECT '%u@' || name FROM mp_unicode_domains WHERE unicode_name = '%d'",
+}
+
+# Postfix 3.7's pgsql client always speaks LATIN1 (3.8 made it the "encoding" setting,
+# default UTF8), so the server reads the key's UTF-8 bytes as LATIN1 characters: "ä"
+# arrives as "Ã¤". Encoding them back to LATIN1 gives the original bytes, decoded here as
+# UTF-8. "encoding = LATIN1" pins that on 3.8 and later; 3.7 ignores the line. Only this
+# map sees non-ASCII keys that must match; the others compare ASCII A-label addresses.
+_PGSQL_ENCODING = "LATIN1"
+PGSQL_QUERIES: dict[str, str] = {
+    "unicode-to-ascii": "SELECT '%u@' || name FROM mp_unicode_domains WHERE unicode_name = "
+    f"convert_from(convert_to('%d', '{_PGSQL_ENCODING}'), 'UTF8')",
 }
 
 # An inline table: no file, no postmap. The braces let the reply contain spaces.
@@ -63,6 +78,7 @@ def map_file(target: DatabaseTarget, query: str) -> str:
         f"hosts = inet:{target.host}:{target.port}",
         f"user = {target.user}",
         f"dbname = {target.dbname}",
+        f"encoding = {_PGSQL_ENCODING}",
     ]
     if target.password:
         lines.append(f"password = {target.password}")
@@ -73,6 +89,17 @@ def map_file(target: DatabaseTarget, query: str) -> str:
 def _map_ref(paths: Layout, target: DatabaseTarget, name: str) -> str:
     kind = "sqlite" if isinstance(target, SqliteTarget) else "pgsql"
     return f"{kind}:{paths.postfix_config / (name + '.cf')}"
+
+
+def sender_login_maps(paths: Layout, target: DatabaseTarget) -> str:
+    """Who may send as an envelope sender: mp_sender_logins, looked up as written and,
+    for info@bäckerei.test, as info@xn--bckerei-....test. The pipemap feeds the first
+    table's answer to the second as its key, so ownership is decided by mp_sender_logins
+    alone, and both lookups use indexes with constant keys (SQLite pushes no subquery
+    into a UNION ALL view)."""
+    logins = _map_ref(paths, target, "sender-logins")
+    to_ascii = _map_ref(paths, target, "unicode-to-ascii")
+    return f"{logins}, pipemap:{{{to_ascii}, {logins}}}"
 
 
 def quota_reply(settings: Settings) -> str:
@@ -124,7 +151,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         ("virtual_mailbox_maps", _map_ref(paths, target, "mailboxes")),
         ("virtual_alias_maps", _map_ref(paths, target, "aliases")),
         ("virtual_transport", f"lmtp:unix:{paths.lmtp_socket}"),
-        ("smtpd_sender_login_maps", _map_ref(paths, target, "sender-logins")),
+        ("smtpd_sender_login_maps", sender_login_maps(paths, target)),
         # SASL through Dovecot's auth socket; enabled only on the submission services.
         ("smtpd_sasl_type", "dovecot"),
         ("smtpd_sasl_path", str(paths.auth_socket)),
@@ -243,5 +270,7 @@ def render_postfix(settings: Settings, paths: Layout, target: DatabaseTarget) ->
         paths.postfix_config / "master.cf": master_cf(settings, paths, target),
     }
     for name, query in MAP_QUERIES.items():
+        if isinstance(target, PostgresTarget):
+            query = PGSQL_QUERIES.get(name, query)
         files[paths.postfix_config / f"{name}.cf"] = map_file(target, query)
     return files
