@@ -2,13 +2,15 @@
 
 Domains are stored as lower-case A-labels (IDNA 2008 with UTS #46 mapping) and shown as
 U-labels. Local parts are deliberately narrower than RFC 5321 allows: no quoted strings,
-no ``%``, ``!`` or ``/`` (relay tricks and path separators), and no ``+``, which is the
-sub-address delimiter.
+no ``%``, ``!`` or ``/`` (relay tricks and path separators), no ``+``, which is the
+sub-address delimiter, and no leading ``-``. What is allowed works in the API, Postfix and
+Dovecot alike (tests/mailstack/test_local_parts.py).
 """
 
 from __future__ import annotations
 
 import re
+import string
 
 import idna
 from email_validator import EmailNotValidError, validate_email
@@ -16,7 +18,19 @@ from email_validator import EmailNotValidError, validate_email
 from mailplane.errors import InvalidInput
 
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
-_LOCAL_PART = re.compile(r"^[a-z0-9_'-](?:[a-z0-9._'-]{0,62}[a-z0-9_'-])?$")
+# The one definition of what a local part may contain (after lower-casing). Dovecot's
+# auth_username_chars is rendered from it (mailserver.dovecot_config), so every mailbox
+# the API creates can also log in.
+LOCAL_PART_SPECIALS = "._'-"
+LOCAL_PART_CHARACTERS = string.ascii_lowercase + string.digits + LOCAL_PART_SPECIALS
+# No leading or trailing dot (RFC 5322 dot-atom). No leading "-" either: Postfix refuses
+# such addresses (allow_min_user = no) because tools that take an address as a command
+# line argument would read it as an option.
+_FIRST = re.escape(LOCAL_PART_CHARACTERS.replace(".", "").replace("-", ""))
+_INNER = re.escape(LOCAL_PART_CHARACTERS)
+_LAST = re.escape(LOCAL_PART_CHARACTERS.replace(".", ""))
+# At most 64 octets (RFC 5321 section 4.5.3.1.1).
+_LOCAL_PART = re.compile(f"^[{_FIRST}](?:[{_INNER}]{{0,62}}[{_LAST}])?$")
 # C0, DEL, C1 and the Unicode line/paragraph separators (see mailplane.schemas.NO_CONTROL).
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 
@@ -61,7 +75,7 @@ def normalize_local_part(local_part: str) -> str:
     if ".." in value or not _LOCAL_PART.match(value):
         raise InvalidInput(
             f"{local_part!r} is not an allowed local part (letters, digits, '.', '_', '-', "
-            "an apostrophe; at most 64 characters; no leading or trailing dot)",
+            "an apostrophe; at most 64 characters; no dot at either end, no leading '-')",
             code="invalid_local_part",
         )
     return value

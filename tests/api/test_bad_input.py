@@ -202,7 +202,24 @@ def test_rejected_writes_leave_nothing_behind(api: Api, world: World) -> None:
 
 @pytest.mark.parametrize(
     "local_part",
-    ["", " ", "a b", "a@b", "a+b", "a%b", "a!b", "a/b", ".a", "a.", "a..b", '"a"', "ä", "a" * 65],
+    [
+        "",
+        " ",
+        "a b",
+        "a@b",
+        "a+b",
+        "a%b",
+        "a!b",
+        "a/b",
+        ".a",
+        "a.",
+        "a..b",
+        '"a"',
+        "ä",
+        "a" * 65,
+        "-a",
+        "a=b",
+    ],
 )
 def test_invalid_local_parts(api: Api, world: World, local_part: str) -> None:
     response = api.post(

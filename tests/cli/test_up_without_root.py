@@ -8,7 +8,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import sysconfig
 import tempfile
 import urllib.request
@@ -17,35 +16,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.nobody import interpreter_for_nobody, require_root
 from tests.support.ports import free_port, wait_for_port
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
 
-def _runs_as_nobody(python: str) -> bool:
-    probe = subprocess.run(
-        ["runuser", "-u", "nobody", "--", python, "-c", "import sys"],
-        capture_output=True,
-        check=False,
-    )
-    return probe.returncode == 0
-
-
-def _interpreter_for_nobody() -> list[str]:
-    """The test's own interpreter if nobody may run it, else Debian's python3 of the same
-    version pointed at this environment's packages (a pyenv under /root is unreadable)."""
-    if _runs_as_nobody(sys.executable):
-        return [sys.executable]
-    system = f"/usr/bin/python{sys.version_info.major}.{sys.version_info.minor}"
-    if os.path.exists(system) and _runs_as_nobody(system):
-        return [system]
-    pytest.skip("no Python interpreter that the user nobody may run")
-
-
 @pytest.fixture
 def nobody_state() -> Iterator[Path]:
-    if os.geteuid() != 0 or shutil.which("runuser") is None:
-        pytest.skip("needs root to switch to the user nobody")
+    require_root()
     root = Path(tempfile.mkdtemp(prefix="mp-nobody-"))
     os.chmod(root, 0o755)
     shutil.chown(root, "nobody")
@@ -54,7 +33,7 @@ def nobody_state() -> Iterator[Path]:
 
 
 def test_up_as_ordinary_user_explains_and_runs_the_api_alone(nobody_state: Path) -> None:
-    python = _interpreter_for_nobody()
+    python = interpreter_for_nobody()
     port = free_port()
     env = {
         "PATH": "/usr/sbin:/usr/bin:/sbin:/bin",

@@ -107,3 +107,37 @@ def test_in_memory_sqlite_and_odd_credentials_are_refused() -> None:
         render(_settings(), "sqlite://")
     with pytest.raises(ValueError, match="quotes"):
         render(_settings(), "postgresql://mail:it's@127.0.0.1/db")
+
+
+def test_no_address_oracle_and_no_null_sender_after_login() -> None:
+    files = _by_name(render(_settings(submission_port=587), "sqlite:///x.db"))
+    main, master = files["main.cf"], files["master.cf"]
+    assert "disable_vrfy_command = yes\n" in main
+    assert "smtpd_etrn_restrictions = reject\n" in main
+    assert "submission_null_sender = check_sender_access inline:{ { <> = 553" in main
+    submission = master.split("127.0.0.1:587 inet")[1].split("inet")[0]
+    assert "$submission_null_sender,reject_sender_login_mismatch" in submission
+
+
+def test_dovecot_accepts_every_login_character_the_api_accepts() -> None:
+    from mailplane.names import LOCAL_PART_CHARACTERS
+
+    conf = _by_name(render(_settings(), "sqlite:///x.db"))["dovecot.conf"]
+    line = next(x for x in conf.splitlines() if x.startswith("auth_username_chars = "))
+    chars = line.removeprefix("auth_username_chars = ")
+    assert set(LOCAL_PART_CHARACTERS + "@") <= set(chars)
+    assert chars[0].isalpha()  # a leading quote would be read as quoting
+
+
+def test_unicode_senders_are_looked_up_in_their_ascii_form() -> None:
+    files = _by_name(render(_settings(), "sqlite:////tmp/mp-render/db/mailplane.sqlite"))
+    etc = "/tmp/mp-render/postfix/etc"
+    assert (
+        f"smtpd_sender_login_maps = sqlite:{etc}/sender-logins.cf, "
+        f"pipemap:{{sqlite:{etc}/unicode-to-ascii.cf, sqlite:{etc}/sender-logins.cf}}\n"
+    ) in files["main.cf"]
+    assert "FROM mp_unicode_domains WHERE unicode_name = '%d'" in files["unicode-to-ascii.cf"]
+    # Postfix 3.7's pgsql client speaks LATIN1: the key's bytes are turned back into UTF-8.
+    pg = _by_name(render(_settings(), "postgresql://mail@127.0.0.1/mailplane"))
+    assert "encoding = LATIN1\n" in pg["unicode-to-ascii.cf"]
+    assert "convert_from(convert_to('%d', 'LATIN1'), 'UTF8')" in pg["unicode-to-ascii.cf"]

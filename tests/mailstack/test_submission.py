@@ -108,3 +108,40 @@ def test_unauthenticated_relay_tricks_are_refused(
             assert code == 250, text
     assert all(b"spammer@outside.test" not in m.data for m in relay.messages)
     assert all(m.mail_from != "spammer@outside.test" for m in relay.messages)
+
+
+def test_own_address_in_unicode_form_is_accepted_with_smtputf8(
+    api: Api, mailstack: MailStack, relay: Relay, uid: str
+) -> None:
+    """RFC 6531: an SMTPUTF8 client may write its domain as U-labels. The login owns
+    info@xn--bckerei-....test, and so info@bäckerei-....test too (issue 7, defect 8)."""
+    tenant = api.tenant()["id"]
+    domain = api.domain(tenant, f"bäckerei-{uid}.test")
+    alias_domain_name = f"müller-{uid}.test"
+    api.ok(
+        "POST",
+        f"/api/v1/mail/domains/{domain['id']}/alias-domains",
+        201,
+        json={"name": alias_domain_name, "owned": True},
+    )
+    box = api.mailbox(domain["id"], "info", PASSWORD)
+    assert box["email"].startswith("info@xn--")
+    foreign = api.domain(api.tenant()["id"], f"fremdö-{uid}.test")
+    api.mailbox(foreign["id"], "info", PASSWORD)
+
+    for sender in (f"info@bäckerei-{uid}.test", f"info@{alias_domain_name}"):
+        msg = message(sender, "friend@outside.test")
+        with mailstack.submission(box["email"], PASSWORD) as client:
+            client.sendmail(
+                sender, ["friend@outside.test"], msg.as_bytes(), mail_options=["SMTPUTF8"]
+            )
+        (out,) = relay.wait_for(str(msg["Subject"]))
+        assert out.mail_from == sender
+
+    # The Unicode form grants nothing the ASCII form does not: another tenant's address.
+    forged = f"info@fremdö-{uid}.test"
+    with mailstack.submission(box["email"], PASSWORD) as client:
+        code, text = client.mail(forged, ["SMTPUTF8"])
+        if code == 250:
+            code, text = client.rcpt("friend@outside.test")
+        assert code == 553, text

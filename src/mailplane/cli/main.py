@@ -11,6 +11,7 @@ from pydantic_settings import SettingsError
 
 from mailplane.config import get_settings, settings_problem
 from mailplane.errors import MailplaneError
+from mailplane.runtime import file_modes
 from mailplane.runtime.state import ensure_state
 
 app = typer.Typer(help="mailplane: a self-hosted multi-tenant mail platform.", no_args_is_help=True)
@@ -215,7 +216,8 @@ def up() -> None:
 
 @app.command()
 def status() -> None:
-    """Report each component: API, database, Postfix, Dovecot."""
+    """Report each component (API, Postfix, Dovecot) and warn about secrets that other
+    local users could read."""
     from mailplane.runtime.supervisor import component_status
 
     settings = get_settings()
@@ -228,6 +230,10 @@ def status() -> None:
             else typer.style("DOWN", fg=typer.colors.RED)
         )
         typer.echo(f"{mark} {name:10} {message}")
+    # Loose modes are a warning, not an outage: mail still flows, but other local users
+    # may read secrets. The exit code keeps meaning "is it up".
+    for reason in file_modes.loose_modes(settings):
+        typer.echo(f"{typer.style('warn', fg=typer.colors.YELLOW)} file modes  {reason}")
     raise typer.Exit(0 if healthy else 1)
 
 

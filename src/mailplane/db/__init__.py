@@ -8,11 +8,14 @@ between, and the busy timeout does not help in that case.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailplane.config import Settings
@@ -28,11 +31,26 @@ def normalize_url(url: str) -> str:
     return url
 
 
+def create_private_sqlite_file(url: str) -> None:
+    """Create the database directory (0700) and an empty database file (0600) unless they
+    exist. SQLite would create the file with the process umask, typically 0644: password
+    hashes and DKIM keys readable by every local user. Its -wal, -shm and -journal files
+    copy the database file's mode. The mail-plane bootstrap later opens both to Postfix
+    (mailplane.runtime.file_modes). Nothing to do for PostgreSQL or in-memory SQLite."""
+    parsed = make_url(url)
+    database = parsed.database
+    if parsed.get_backend_name() != "sqlite" or not database or database == ":memory:":
+        return
+    path = Path(database)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    with suppress(FileExistsError):
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+
+
 def make_engine(settings: Settings) -> Engine:
     url = normalize_url(settings.resolved_database_url)
     if url.startswith("sqlite"):
-        if settings.database_url is None:
-            settings.db_dir.mkdir(parents=True, exist_ok=True)
+        create_private_sqlite_file(url)
         engine = create_engine(
             url,
             connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 30},

@@ -19,6 +19,7 @@ from mailplane.config import Settings
 from mailplane.mailserver import requirements, tls
 from mailplane.mailserver.layout import Layout, SqliteTarget, database_target, layout
 from mailplane.mailserver.render import render
+from mailplane.runtime import file_modes
 
 # Queue subdirectories: (name, owner is mail_owner, group, mode), as in postfix-files.
 _QUEUE_DIRS = [
@@ -94,31 +95,34 @@ def ensure_tls(settings: Settings) -> None:
 
 
 def prepare_sqlite_access(path: Path) -> None:
-    """Postfix (uid postfix) and Dovecot's auth worker (group postfix) read the WAL-mode
-    database; WAL readers write the -shm file and may create -wal/-shm, so the directory
-    is root:postfix 2775 and the files 0664 (pitfall P10). SQLite gives new -wal/-shm
-    files the owner and mode of the database file."""
-    _mkdir(path.parent, 0o2775, "root", "postfix")
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+    """Postfix reads the WAL-mode database as uid postfix; WAL readers write the -shm file
+    and may create -wal/-shm (pitfall P10). So the directory is root:postfix, setgid and
+    group-writable, the files root:postfix 0660, and other users get nothing (see
+    mailplane.runtime.file_modes). SQLite gives new -wal/-shm files the owner and mode of
+    the database file; the setgid directory gives them its group."""
+    _mkdir(path.parent, file_modes.DB_DIR_MODE, "root", file_modes.DB_GROUP)
+    for candidate in file_modes.sqlite_files(path):
         if candidate.exists():
-            _chown(candidate, "root", "postfix")
-            os.chmod(candidate, 0o664)
+            _chown(candidate, "root", file_modes.DB_GROUP)
+            os.chmod(candidate, file_modes.DB_FILE_MODE)
 
 
 def _prepare_directories(settings: Settings, paths: Layout) -> None:
-    _mkdir(paths.state, 0o755)
-    _mkdir(paths.log_dir, 0o755)
+    # Postfix, vmail, dovecot and dovenull pass through the state directory; only the
+    # run/ directory with its sockets and the queue are open to them beyond that.
+    _mkdir(paths.state, file_modes.STATE_DIR_MODE)
+    _mkdir(paths.log_dir, file_modes.PRIVATE_DIR_MODE)
     for log in (paths.postfix_log, paths.dovecot_log):
         log.touch(exist_ok=True)
         os.chmod(log, 0o640)
-    _mkdir(paths.postfix_config, 0o755)
+    _mkdir(paths.postfix_config, file_modes.PRIVATE_DIR_MODE, "root", "postfix")
     # The queue and its parents belong to root; data_directory to postfix (pitfall P5).
     _mkdir(paths.postfix_queue.parent, 0o755)
     _mkdir(paths.postfix_queue, 0o755)
     for name, owner, group, mode in _QUEUE_DIRS:
         _mkdir(paths.postfix_queue / name, mode, owner, group)
     _mkdir(paths.postfix_data, 0o700, "postfix")
-    _mkdir(paths.dovecot_config, 0o755)
+    _mkdir(paths.dovecot_config, file_modes.PRIVATE_DIR_MODE, "root", "dovecot")
     _mkdir(paths.dovecot_state, 0o750)
     _mkdir(paths.dovecot_run.parent, 0o755)
     _mkdir(paths.dovecot_run, 0o755)
@@ -134,9 +138,9 @@ def write_config(settings: Settings, files: dict[Path, str], paths: Layout) -> N
         if path.name in ("main.cf", "master.cf"):
             mode, group = 0o644, "root"
         elif path.is_relative_to(paths.postfix_config):
-            mode, group = 0o640, "postfix"
+            mode, group = file_modes.DAEMON_CONFIG_MODE, "postfix"
         else:
-            mode, group = 0o640, "dovecot"
+            mode, group = file_modes.DAEMON_CONFIG_MODE, "dovecot"
         if os.geteuid() == 0:
             _chown(tmp, "root", group)
         os.chmod(tmp, mode)
@@ -165,3 +169,6 @@ def prepare_state(settings: Settings) -> None:
     if isinstance(target, SqliteTarget):
         prepare_sqlite_access(target.path)
     write_config(settings, render(settings, settings.resolved_database_url), paths)
+    # Whatever an earlier version or an operator left behind: the secret, the TLS key and
+    # their directories get the modes the status check expects.
+    file_modes.apply(settings)

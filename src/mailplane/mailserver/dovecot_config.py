@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import string
 from pathlib import Path
 
 from mailplane.config import Settings
 from mailplane.mailserver.layout import DatabaseTarget, Layout, PostgresTarget, SqliteTarget
 from mailplane.mailserver.postfix_config import quota_reply
+from mailplane.names import LOCAL_PART_CHARACTERS
 
 
 def _sql_literal_path(path: Path) -> str:
@@ -15,6 +17,18 @@ def _sql_literal_path(path: Path) -> str:
         # It is pasted into SQL text and Dovecot's %-variables expansion.
         raise ValueError(f"the mail root {text} must not contain quotes or percent signs")
     return text
+
+
+def username_chars() -> str:
+    """Every character of a login: the local parts the API accepts (one definition, in
+    names.py), "@", and what A-label domains are made of. Dovecot's default set
+    lacks the apostrophe, so o'brien@ could receive mail but never log in. Upper case is
+    accepted and lowered by auth_username_format. Quotes are safe in the SQL: Dovecot
+    escapes %u for its SQL driver."""
+    domain = string.ascii_lowercase + string.digits + ".-"
+    # Letters first: Dovecot's config parser would read a leading quote as quoting.
+    ordered = string.ascii_letters + string.digits + "@" + LOCAL_PART_CHARACTERS + domain
+    return "".join(dict.fromkeys(ordered))
 
 
 def sql_conf(settings: Settings, target: DatabaseTarget) -> str:
@@ -86,6 +100,7 @@ def dovecot_conf(settings: Settings, paths: Layout) -> str:
         # Plaintext AUTH only over TLS, except from loopback (Dovecot counts rip == lip).
         "disable_plaintext_auth = yes",
         f"auth_mechanisms = {mechanisms}",
+        f"auth_username_chars = {username_chars()}",
         "auth_username_format = %Lu",
         # Loopback is the platform itself (webmail, tests): no per-IP penalty for IMAP.
         "login_trusted_networks = 127.0.0.0/8",

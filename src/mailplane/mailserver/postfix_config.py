@@ -22,6 +22,10 @@ MAP_QUERIES: dict[str, str] = {
     "sender-logins": "SELECT login FROM mp_sender_logins WHERE sender = '%s' AND domain = '%d'",
     "refused-recipients": "SELECT '550 5.2.1 Mailbox disabled, not accepting messages' "
     "FROM mp_refused_recipients WHERE address = '%s' AND domain = '%d'",
+    # An address written with a U-label domain (SMTPUTF8, RFC 6531) -> the same address
+    # with the stored A-label domain; %u is the local part. Postfix looks keys up as
+    # written and never converts IDNs itself (see sender_login_maps).
+    "unicode-to-ascii": "SELECT '%u@' || name FROM mp_unicode_domains WHERE unicode_name = '%d'",
 }
 
 
@@ -31,6 +35,20 @@ def _mynetwork(network: IPv4Network | IPv6Network) -> str:
         return f"[{network.network_address}]/{network.prefixlen}"
     return str(network)
 
+
+# Postfix 3.7's pgsql client always speaks LATIN1 (3.8 made it the "encoding" setting,
+# default UTF8), so the server reads the key's UTF-8 bytes as LATIN1 characters: "ä"
+# arrives as "Ã¤". Encoding them back to LATIN1 gives the original bytes, decoded here as
+# UTF-8. "encoding = LATIN1" pins that on 3.8 and later; 3.7 ignores the line. Only this
+# map sees non-ASCII keys that must match; the others compare ASCII A-label addresses.
+_PGSQL_ENCODING = "LATIN1"
+PGSQL_QUERIES: dict[str, str] = {
+    "unicode-to-ascii": "SELECT '%u@' || name FROM mp_unicode_domains WHERE unicode_name = "
+    f"convert_from(convert_to('%d', '{_PGSQL_ENCODING}'), 'UTF8')",
+}
+
+# An inline table: no file, no postmap. The braces let the reply contain spaces.
+NULL_SENDER_REFUSAL = "inline:{ { <> = 553 5.7.1 A logged-in client may not use the null sender } }"
 
 # Daemons that every instance needs (Debian's stock list, minus local/virtual/pipe
 # delivery). chroot is "n" everywhere: a chrooted smtpd could not reach the SQLite file
@@ -69,6 +87,7 @@ def map_file(target: DatabaseTarget, query: str) -> str:
         f"hosts = inet:{target.host}:{target.port}",
         f"user = {target.user}",
         f"dbname = {target.dbname}",
+        f"encoding = {_PGSQL_ENCODING}",
     ]
     if target.password:
         lines.append(f"password = {target.password}")
@@ -79,6 +98,17 @@ def map_file(target: DatabaseTarget, query: str) -> str:
 def _map_ref(paths: Layout, target: DatabaseTarget, name: str) -> str:
     kind = "sqlite" if isinstance(target, SqliteTarget) else "pgsql"
     return f"{kind}:{paths.postfix_config / (name + '.cf')}"
+
+
+def sender_login_maps(paths: Layout, target: DatabaseTarget) -> str:
+    """Who may send as an envelope sender: mp_sender_logins, looked up as written and,
+    for info@bäckerei.test, as info@xn--bckerei-....test. The pipemap feeds the first
+    table's answer to the second as its key, so ownership is decided by mp_sender_logins
+    alone, and both lookups use indexes with constant keys (SQLite pushes no subquery
+    into a UNION ALL view)."""
+    logins = _map_ref(paths, target, "sender-logins")
+    to_ascii = _map_ref(paths, target, "unicode-to-ascii")
+    return f"{logins}, pipemap:{{{to_ascii}, {logins}}}"
 
 
 def quota_reply(settings: Settings) -> str:
@@ -130,7 +160,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         ("virtual_mailbox_maps", _map_ref(paths, target, "mailboxes")),
         ("virtual_alias_maps", _map_ref(paths, target, "aliases")),
         ("virtual_transport", f"lmtp:unix:{paths.lmtp_socket}"),
-        ("smtpd_sender_login_maps", _map_ref(paths, target, "sender-logins")),
+        ("smtpd_sender_login_maps", sender_login_maps(paths, target)),
         # SASL through Dovecot's auth socket; enabled only on the submission services.
         ("smtpd_sasl_type", "dovecot"),
         ("smtpd_sasl_path", str(paths.auth_socket)),
@@ -147,12 +177,19 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         # here: every test client is 127.0.0.1, pitfall P14), quota checked at RCPT time
         # through Dovecot's quota-status service so a full mailbox is never a bounce.
         ("smtpd_helo_required", "yes"),
+        # VRFY would tell anyone which addresses exist (the same answer for all is the
+        # only safe one), and ETRN lets outsiders trigger queue runs: neither is needed.
+        ("disable_vrfy_command", "yes"),
+        ("smtpd_etrn_restrictions", "reject"),
         ("smtpd_relay_restrictions", "reject_unauth_destination"),
         (
             "smtpd_recipient_restrictions",
             f"reject_non_fqdn_recipient, {refused}, reject_unlisted_recipient, {quota_policy}",
         ),
         ("smtpd_sender_restrictions", "reject_non_fqdn_sender"),
+        # Used by the submission services (master.cf); the null sender's lookup key is
+        # smtpd_null_access_lookup_key, "<>".
+        ("submission_null_sender", f"check_sender_access {NULL_SENDER_REFUSAL}"),
         ("smtpd_policy_service_default_action", "DUNNO"),
         ("default_process_limit", "100"),
     ]
@@ -192,7 +229,10 @@ def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         "-o smtpd_tls_auth_only=yes",
         "-o smtpd_client_restrictions=permit_sasl_authenticated,reject",
         # The sender must be owned by the login (mp_sender_logins), RFC 6409 section 6.1.
-        "-o smtpd_sender_restrictions=reject_non_fqdn_sender,reject_sender_login_mismatch",
+        # reject_sender_login_mismatch lets the null sender through, and a logged-in user
+        # has no business sending bounces: $submission_null_sender refuses it first.
+        "-o smtpd_sender_restrictions=reject_non_fqdn_sender,"
+        "$submission_null_sender,reject_sender_login_mismatch",
         "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
         f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused},"
         "permit_sasl_authenticated,reject",
@@ -239,5 +279,7 @@ def render_postfix(settings: Settings, paths: Layout, target: DatabaseTarget) ->
         paths.postfix_config / "master.cf": master_cf(settings, paths, target),
     }
     for name, query in MAP_QUERIES.items():
+        if isinstance(target, PostgresTarget):
+            query = PGSQL_QUERIES.get(name, query)
         files[paths.postfix_config / f"{name}.cf"] = map_file(target, query)
     return files

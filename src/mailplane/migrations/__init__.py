@@ -8,7 +8,7 @@ from alembic import command
 from alembic.config import Config
 
 from mailplane.config import Settings
-from mailplane.db import normalize_url
+from mailplane.db import create_private_sqlite_file, normalize_url
 
 HERE = Path(__file__).parent
 
@@ -23,6 +23,5 @@ def alembic_config(settings: Settings) -> Config:
 
 
 def upgrade(settings: Settings, revision: str = "head") -> None:
-    if settings.is_sqlite and settings.database_url is None:
-        settings.db_dir.mkdir(parents=True, exist_ok=True)
+    create_private_sqlite_file(settings.resolved_database_url)
     command.upgrade(alembic_config(settings), revision)

@@ -10,6 +10,7 @@ from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailplane.models.base import Base, UTCDateTime, utcnow
+from mailplane.names import to_u_label
 
 
 def new_ownership_token() -> str:
@@ -28,6 +29,14 @@ class OwnershipColumns:
     ownership_method: Mapped[str | None] = mapped_column(String(16), nullable=True)
 
 
+def _unicode_name(context: Any) -> str | None:
+    """The U-label form of an IDN name, which SMTPUTF8 clients may write and Postfix
+    looks up as written (mp_unicode_domains, migration 0008); None for ASCII names."""
+    name: str = context.get_current_parameters()["name"]
+    unicode_name = to_u_label(name)
+    return unicode_name if unicode_name != name else None
+
+
 class Domain(OwnershipColumns, Base):
     __tablename__ = "domains"
     __table_args__ = (
@@ -39,6 +48,10 @@ class Domain(OwnershipColumns, Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
     name: Mapped[str] = mapped_column(String(253), unique=True)  # A-label, lower case
+    # Names never change after creation, so the default is the whole story.
+    unicode_name: Mapped[str | None] = mapped_column(
+        String(253), default=_unicode_name, index=True, nullable=True
+    )
     # active | suspended (no logins, mail still accepted) | disabled (mail refused too)
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Who set a status other than active: operator | tenant (None when active). A tenant
@@ -67,6 +80,9 @@ class AliasDomain(OwnershipColumns, Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="RESTRICT"))
     domain_id: Mapped[int] = mapped_column(ForeignKey("domains.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(253), unique=True)
+    unicode_name: Mapped[str | None] = mapped_column(
+        String(253), default=_unicode_name, index=True, nullable=True
+    )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
