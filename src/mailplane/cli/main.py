@@ -1,4 +1,4 @@
-"""The ``mailplane`` command: init, db, token, serve, up, status."""
+"""The ``mailplane`` command: init, db, token, dns, mailboxes, serve, up, status."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from mailplane.cli.mailboxes import mailboxes_app
 from mailplane.config import get_settings
 from mailplane.errors import MailplaneError
 from mailplane.runtime.state import ensure_state
@@ -18,6 +19,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(token_app, name="token")
 dns_app = typer.Typer(help="DNS verification of hosted domains.", no_args_is_help=True)
 app.add_typer(dns_app, name="dns")
+app.add_typer(mailboxes_app, name="mailboxes")
 
 
 def _fail(message: str, code: int = 1) -> None:

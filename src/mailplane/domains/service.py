@@ -15,6 +15,7 @@ from mailplane.domains.records import records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
 from mailplane.domains.verification.state import next_check_at
 from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
+from mailplane.mailboxes import storage
 from mailplane.models import AliasDomain, DkimKey, Domain, Tenant, utcnow
 from mailplane.names import to_a_label
 from mailplane.protocols.dns.records import DnsRecord
@@ -146,8 +147,12 @@ def set_status(session: Session, principal: Principal, domain_id: int, status: s
     return update_domain(session, principal, domain_id, DomainUpdate(status=status))
 
 
-def delete_domain(session: Session, principal: Principal, domain_id: int) -> None:
+def delete_domain(
+    session: Session, principal: Principal, settings: Settings, domain_id: int
+) -> None:
     domain = get_domain(session, principal, domain_id)
+    # Its mailboxes' files are kept (restorable) until the purge, like a deleted mailbox's.
+    storage.retain_all_of_domain(session, principal, settings, domain.id)
     session.delete(domain)
     session.flush()
     record(
