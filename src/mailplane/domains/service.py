@@ -151,10 +151,6 @@ def delete_domain(
     session: Session, principal: Principal, settings: Settings, domain_id: int
 ) -> None:
     domain = get_domain(session, principal, domain_id)
-    # Its mailboxes' files are kept (restorable) until the purge, like a deleted mailbox's.
-    storage.retain_all_of_domain(session, principal, settings, domain.id)
-    session.delete(domain)
-    session.flush()
     record(
         session,
         principal,
@@ -164,6 +160,11 @@ def delete_domain(
         tenant_id=domain.tenant_id,
         details={"domain": domain.name},
     )
+    # Its mailboxes' files are kept (restorable) until the purge, like a deleted mailbox's;
+    # each is audited as a mailbox.delete after the domain's entry.
+    storage.retain_all_of_domain(session, principal, settings, domain.id)
+    session.delete(domain)
+    session.flush()
 
 
 def dkim_keys(session: Session, domain: Domain) -> list[DkimKey]:

@@ -1,7 +1,8 @@
 """Deleted mailboxes whose files are still kept: the operator's list and the restore.
 
-Only platform operators see or restore them: a tenant's own deleted mailboxes answer 403
-(``platform_only``), another tenant's 404 like every foreign object.
+Tenant admins see their own tenant's (when the mail goes, and that it is still there);
+only platform operators restore: a restore on a tenant admin's own deleted mailbox answers
+403 ``platform_only``, on another tenant's 404, like every foreign object.
 
 A restore makes a new mailbox row (ids are never reused) on the retained files, in the
 same tenant only: mail never moves to another tenant, even at an operator's request. By
@@ -35,8 +36,7 @@ def list_deleted(
     tenant_id: int | None = None,
     email: str | None = None,
 ) -> Page[DeletedMailbox]:
-    principal.require_platform()
-    query = select(DeletedMailbox)
+    query = select(DeletedMailbox).where(principal.tenant_filter(DeletedMailbox.tenant_id))
     if tenant_id is not None:
         query = query.where(DeletedMailbox.tenant_id == tenant_id)
     if email is not None:
@@ -45,10 +45,7 @@ def list_deleted(
 
 
 def get_deleted(session: Session, principal: Principal, deleted_id: int) -> DeletedMailbox:
-    # The tenant filter first: another tenant's row is a 404, never a hint that it exists.
-    kept = get_owned(session, principal, DeletedMailbox, deleted_id, "deleted mailbox")
-    principal.require_platform()
-    return kept
+    return get_owned(session, principal, DeletedMailbox, deleted_id, "deleted mailbox")
 
 
 def _target_domain(session: Session, kept: DeletedMailbox, domain_id: int | None) -> Domain:
@@ -82,6 +79,8 @@ def restore(
     principal.require_write()
     password_hash = hash_password(data.password, settings) if data.password else None
     kept = get_deleted(session, principal, deleted_id)
+    # After the tenant filter: another tenant's row is a 404, never a hint that it exists.
+    principal.require_platform()
     if kept.purge_started_at is not None:
         raise Conflict("the purge of these files has begun", code="purge_in_progress")
     domain = _target_domain(session, kept, data.domain_id)

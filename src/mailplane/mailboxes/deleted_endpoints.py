@@ -42,7 +42,7 @@ def list_deleted_mailboxes(
     customer_id: OptionalQueryId = None,
     email: Annotated[str | None, Query(max_length=320)] = None,
 ) -> dict[str, Any]:
-    """Platform operators only: deleted mailboxes whose mail has not been purged yet."""
+    """Deleted mailboxes whose mail has not been purged yet (a tenant admin: its own)."""
     result = deleted.list_deleted(
         session,
         principal,
