@@ -61,7 +61,8 @@ def test_recreated_address_in_the_same_tenant_starts_empty(
     assert _inbox_count(mailstack, box["email"], PASSWORD) == 0
     # The old mail is kept (restorable), not lost, and not where the new mailbox lives.
     kept = _kept(api, box["email"])
-    assert kept["reason"] == "mailbox.delete" and kept["restorable"]
+    assert kept["reason"] == "mailbox.delete"
+    assert kept["restorable"]
     assert any(_files(mail_settings, kept).glob("Maildir/*/*"))
     # The new mailbox works.
     fresh = message("bob@outside.test", box["email"])
@@ -106,7 +107,8 @@ def test_restore_brings_the_old_mail_back(api: Api, mailstack: MailStack) -> Non
 
     restored = api.ok("POST", path, 201, json={})
 
-    assert restored["email"] == box["email"] and restored["id"] != box["id"]
+    assert restored["email"] == box["email"]
+    assert restored["id"] != box["id"]
     assert len(mailstack.fetch(box["email"], PASSWORD, subject)) == 1  # the old password
     assert api.get(f"/api/v1/mail/deleted-accounts/{kept['id']}").status_code == 404
     actions = [
