@@ -41,11 +41,12 @@ def _receive(api: Api, mailstack: MailStack, domain_id: int) -> tuple[dict[str, 
 
 def _kept(api: Api, email: str) -> dict[str, Any]:
     (kept,) = api.ok("GET", "/api/v1/mail/deleted-accounts", params={"email": email})["items"]
+    assert isinstance(kept, dict)
     return kept
 
 
 def _files(settings: Settings, kept: dict[str, Any]) -> Path:
-    return settings.mail_root / kept["maildir"]
+    return settings.mail_root / str(kept["maildir"])
 
 
 def test_recreated_address_in_the_same_tenant_starts_empty(

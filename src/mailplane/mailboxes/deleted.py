@@ -21,10 +21,10 @@ from mailplane.auth.passwords import hash_password
 from mailplane.auth.principals import Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
-from mailplane.names import normalize_local_part
 from mailplane.errors import Conflict
 from mailplane.mailboxes.schemas import DeletedMailboxRestore
 from mailplane.models import DeletedMailbox, Domain, Mailbox
+from mailplane.names import normalize_local_part
 
 
 def list_deleted(
