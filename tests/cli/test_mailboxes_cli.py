@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +19,8 @@ env = test_cli.env
 mailplane = test_cli.mailplane
 
 
-def _api(env: dict[str, str], token: str, **settings: Any) -> Api:
+@contextmanager
+def _api(env: dict[str, str], token: str, **settings: Any) -> Iterator[Api]:
     app = create_app(
         Settings(
             env="test",
@@ -28,7 +31,8 @@ def _api(env: dict[str, str], token: str, **settings: Any) -> Api:
             **settings,
         )
     )
-    return Api(TestClient(app), {"x-service-token": token})
+    with TestClient(app) as client:  # closing it disposes of the app's database engine
+        yield Api(client, {"x-service-token": token})
 
 
 def _deleted_mailbox(api: Api, domain_id: int, local_part: str) -> tuple[dict[str, Any], Path]:
@@ -52,33 +56,35 @@ def _delete(api: Api, box: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_list_restore_and_purge(env: dict[str, str]) -> None:
     (token,) = test_cli._tokens(mailplane(env, "init").stdout)
-    api = _api(env, token)
-    domain = api.domain(api.tenant()["id"])
-    kept, files = _deleted_mailbox(api, domain["id"], "info")
+    with _api(env, token) as api, _api(env, token, mailbox_purge_grace_hours=0) as quick:
+        domain = api.domain(api.tenant()["id"])
+        kept, files = _deleted_mailbox(api, domain["id"], "info")
 
-    listed = mailplane(env, "mailboxes", "deleted").stdout
-    assert f"{kept['id']}\t{kept['email']}\t" in listed
-    assert "restorable" in listed
-    # Within the grace period the purge leaves the files alone.
-    assert "removed=0" in mailplane(env, "mailboxes", "purge").stdout
-    assert files.is_dir()
+        listed = mailplane(env, "mailboxes", "deleted").stdout
+        assert f"{kept['id']}\t{kept['email']}\t" in listed
+        assert "restorable" in listed
+        # Within the grace period the purge leaves the files alone.
+        assert "removed=0" in mailplane(env, "mailboxes", "purge").stdout
+        assert files.is_dir()
 
-    restored = mailplane(env, "mailboxes", "restore", str(kept["id"])).stdout
-    assert "restored as mailbox" in restored
-    assert kept["email"] in restored
-    again = mailplane(env, "mailboxes", "restore", str(kept["id"]), check=False)
-    assert again.returncode == 1
-    assert "not_found" in again.stderr
+        restored = mailplane(env, "mailboxes", "restore", str(kept["id"])).stdout
+        assert "restored as mailbox" in restored
+        assert kept["email"] in restored
+        again = mailplane(env, "mailboxes", "restore", str(kept["id"]), check=False)
+        assert again.returncode == 1
+        assert "not_found" in again.stderr
 
-    # An operator may purge one now, grace or not.
-    box = api.ok("GET", "/api/v1/mail/accounts")["items"][0]
-    (kept_again,) = _delete(api, box)
-    assert "removed=1" in mailplane(env, "mailboxes", "purge", "--id", str(kept_again["id"])).stdout
-    assert not files.exists()
+        # An operator may purge one now, grace or not.
+        box = api.ok("GET", "/api/v1/mail/accounts")["items"][0]
+        (kept_again,) = _delete(api, box)
+        assert (
+            "removed=1"
+            in mailplane(env, "mailboxes", "purge", "--id", str(kept_again["id"])).stdout
+        )
+        assert not files.exists()
 
-    # With no grace, the next purge run takes everything deleted so far.
-    quick = _api(env, token, mailbox_purge_grace_hours=0)
-    other, other_files = _deleted_mailbox(quick, domain["id"], "sales")
-    assert "removed=1" in mailplane(env, "mailboxes", "purge").stdout
-    assert not other_files.exists()
-    assert str(other["id"]) not in mailplane(env, "mailboxes", "deleted").stdout
+        # With no grace, the next purge run takes everything deleted so far.
+        other, other_files = _deleted_mailbox(quick, domain["id"], "sales")
+        assert "removed=1" in mailplane(env, "mailboxes", "purge").stdout
+        assert not other_files.exists()
+        assert str(other["id"]) not in mailplane(env, "mailboxes", "deleted").stdout

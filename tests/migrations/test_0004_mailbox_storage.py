@@ -41,7 +41,7 @@ def fresh(tmp_path: Path, db_kind: str, database_url: str | None) -> Iterator[Se
 def _old_rows(settings: Settings) -> None:
     """A tenant, a domain and two mailboxes as revision 0003 stored them."""
     meta = sa.MetaData()
-    engine = sa.create_engine(Database(settings).engine.url)
+    engine = sa.create_engine(settings.resolved_database_url)
     with engine.connect() as connection:
         meta.reflect(connection, only=["tenants", "domains", "mailboxes"])
     now = utcnow()
