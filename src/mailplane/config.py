@@ -115,6 +115,12 @@ class Settings(BaseSettings):
     message_size_limit_mb: int = 50
     # Optional: RFC 7662 introspection endpoint for XOAUTH2/OAUTHBEARER logins (section E).
     oauth2_introspection_url: str | None = None
+    # A deleted mailbox's files (and a deleted domain's mailboxes') are kept this long, so
+    # that an operator can restore them; then `mailplane up` (or `mailplane mailboxes
+    # purge`) removes them. 0 purges at the next run.
+    mailbox_purge_grace_hours: float = Field(default=168.0, ge=0)
+    # How often `mailplane up` looks for files whose grace period is over.
+    mailbox_purge_interval_seconds: float = Field(default=300.0, gt=0)
 
     # --- DNS verification, automation and DKIM rotation (docs/dns.md) ---
     # Resolvers asked by verification; empty means the system's /etc/resolv.conf.

@@ -93,6 +93,12 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
             {"destination": "b@example.com"},
             "alias.update",
         ),
+        (
+            "POST /api/v1/mail/deleted-accounts/{deleted_mailbox_id}/restore",
+            w,
+            {},
+            "mailbox.restore",
+        ),
         ("DELETE /api/v1/mail/aliases/{alias_id}", w, None, "alias.delete"),
         ("DELETE /api/v1/mail/accounts/{mailbox_id}", w, None, "mailbox.delete"),
         ("DELETE /api/v1/mail/alias-domains/{alias_domain_id}", w, None, "alias_domain.delete"),
@@ -101,7 +107,8 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
             "DELETE /api/v1/mail/domains/{domain_id}",
             w,
             None,
-            ["domain.delete", "domain.dns_publish"],
+            # Its two mailboxes (info, and the restored "gone") go with it, each audited.
+            ["domain.delete", "mailbox.delete", "mailbox.delete", "domain.dns_publish"],
         ),
         ("DELETE /api/v1/tenants/{tenant_id}", w, None, "tenant.delete"),
     ]

@@ -16,7 +16,15 @@ from tests.support.world import World, build_world, valid_body
 
 # Path parameters are named after the object they address; a new name must be added here
 # (the walk fails on an unknown one rather than skipping the route).
-PARAMETERS = {"tenant_id", "domain_id", "mailbox_id", "alias_id", "alias_domain_id", "admin_id"}
+PARAMETERS = {
+    "tenant_id",
+    "domain_id",
+    "mailbox_id",
+    "alias_id",
+    "alias_domain_id",
+    "admin_id",
+    "deleted_mailbox_id",
+}
 
 
 @pytest.fixture(scope="module")

@@ -187,3 +187,61 @@ def test_mail_flows_while_the_api_is_down_and_the_api_comes_back(
             up.wait(30)
         except subprocess.TimeoutExpired:
             up.kill()
+
+
+def test_up_purges_deleted_mailboxes_after_the_grace_period(
+    platform_env: dict[str, str],
+) -> None:
+    env = {
+        **platform_env,
+        "MAILPLANE_MAILBOX_PURGE_GRACE_HOURS": "0",
+        "MAILPLANE_MAILBOX_PURGE_INTERVAL_SECONDS": "0.2",
+    }
+    init = subprocess.run([str(BIN), "init"], env=env, capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    token = init.stdout.strip().splitlines()[-1]
+    api_port = int(env["MAILPLANE_API_PORT"])
+    mail_root = Path(env["MAILPLANE_STATE_DIR"]) / "mail"
+    log = Path(env["MAILPLANE_STATE_DIR"]) / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen([str(BIN), "up"], env=env, stdout=out, stderr=out)
+    try:
+        wait_for_port(api_port, timeout=30)
+        tenant = _api(api_port, token, "/api/v1/tenants", {"name": "purge-test"})
+        domain = _api(
+            api_port,
+            token,
+            "/api/v1/mail/domains",
+            {"domain": "purge.test", "customer_id": tenant["id"], "owned": True},
+        )
+        box = _api(
+            api_port,
+            token,
+            f"/api/v1/mail/domains/{domain['id']}/accounts",
+            {"local_part": "info", "password": "password-to-purge"},
+        )
+        _send(int(env["MAILPLANE_SMTP_PORT"]), "a@example.org", "info@purge.test", "purge me")
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and not list(mail_root.glob("*/*/Maildir/new/*")):
+            time.sleep(0.05)
+        (home,) = {path.parents[2] for path in mail_root.glob("*/*/Maildir/new/*")}
+        assert home.parent.name == str(tenant["id"])
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{api_port}/api/v1/mail/accounts/{box['id']}",
+            headers={"x-service-token": token},
+            method="DELETE",
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (loopback)
+            assert answer.status == 204
+
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and home.exists():
+            time.sleep(0.05)
+        assert not home.exists(), log.read_text()
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(30)
+        except subprocess.TimeoutExpired:
+            up.kill()

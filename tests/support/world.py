@@ -24,6 +24,7 @@ class World:
     alias_domain_id: int
     admin_id: int
     admin_email: str
+    deleted_mailbox_id: int  # a deleted mailbox whose files are kept
     admin: Api  # the API as this tenant's admin
 
     def path_values(self) -> dict[str, int]:
@@ -34,6 +35,7 @@ class World:
             "alias_id": self.alias_id,
             "alias_domain_id": self.alias_domain_id,
             "admin_id": self.admin_id,
+            "deleted_mailbox_id": self.deleted_mailbox_id,
         }
 
 
@@ -48,6 +50,11 @@ def build_world(api: Api) -> World:
         201,
         json={"name": f"alias-{secrets.token_hex(4)}.test", "owned": True},
     )
+    gone = api.mailbox(domain["id"], "gone")
+    api.ok("DELETE", f"/api/v1/mail/accounts/{gone['id']}", 204)
+    (deleted,) = api.ok("GET", "/api/v1/mail/deleted-accounts", params={"email": gone["email"]})[
+        "items"
+    ]
     admin_api = api.tenant_admin(tenant["id"])
     me = admin_api.ok("GET", "/api/v1/auth/me")
     return World(
@@ -60,6 +67,7 @@ def build_world(api: Api) -> World:
         admin_id=me["id"],
         admin_email=me["name"],
         admin=admin_api,
+        deleted_mailbox_id=deleted["id"],
     )
 
 

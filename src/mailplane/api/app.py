@@ -21,6 +21,7 @@ from mailplane.db import Database
 from mailplane.dkim.endpoints import router as dkim_router
 from mailplane.domains.endpoints import router as domains_router
 from mailplane.domains.verification.endpoints import router as verification_router
+from mailplane.mailboxes.deleted_endpoints import router as deleted_mailboxes_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
 from mailplane.tenants.endpoints import router as tenants_router
 
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         verification_router,
         dkim_router,
         mailboxes_router,
+        deleted_mailboxes_router,
         aliases_router,
         audit_router,
         clientconfig_router,

@@ -105,10 +105,11 @@ def delete_domain(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: PathId
 ) -> Response:
     """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys. With DNS
-    automation, the records mailplane published are deleted too (exactly those values)."""
+    automation, the records mailplane published are deleted too (exactly those values).
+    The mailboxes' mail is kept until the purge, as for a deleted mailbox."""
     domain = service.get_domain(session, principal, domain_id)
     records = records_for(domain, service.dkim_keys(session, domain), settings)
-    service.delete_domain(session, principal, domain_id)
+    service.delete_domain(session, principal, settings, domain_id)
     if domain.dns_automation != "manual":
         session.commit()
         result = publication.remove_records(settings, domain, records)

@@ -22,6 +22,7 @@ from mailplane.domains.records import records_for
 from mailplane.domains.schemas import AliasDomainCreate, DomainCreate, DomainUpdate
 from mailplane.domains.verification.state import next_check_at
 from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
+from mailplane.mailboxes import storage
 from mailplane.models import AliasDomain, DkimKey, Domain, Mailbox, Tenant, utcnow
 from mailplane.models.statuses import OwnershipMethod
 from mailplane.names import to_a_label
@@ -195,15 +196,15 @@ def set_status(
     return update_domain(session, principal, domain_id, DomainUpdate(status=status))
 
 
-def delete_domain(session: Session, principal: Principal, domain_id: int) -> None:
+def delete_domain(
+    session: Session, principal: Principal, settings: Settings, domain_id: int
+) -> None:
     domain = get_domain(session, principal, domain_id)
     # Deleting would take the operator's suspended mailboxes with it: as good as lifting.
     held = session.scalar(
         select(Mailbox.id).where(Mailbox.domain_id == domain.id, Mailbox.suspended_by == OPERATOR)
     )
     require_not_operator_held(principal, OPERATOR if held is not None else domain.suspended_by)
-    session.delete(domain)
-    session.flush()
     record(
         session,
         principal,
@@ -213,6 +214,11 @@ def delete_domain(session: Session, principal: Principal, domain_id: int) -> Non
         tenant_id=domain.tenant_id,
         details={"domain": domain.name},
     )
+    # Its mailboxes' files are kept (restorable) until the purge, like a deleted mailbox's;
+    # each is audited as a mailbox.delete after the domain's entry.
+    storage.retain_all_of_domain(session, principal, settings, domain.id)
+    session.delete(domain)
+    session.flush()
 
 
 def dkim_keys(session: Session, domain: Domain) -> list[DkimKey]:

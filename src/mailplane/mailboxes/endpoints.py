@@ -110,6 +110,11 @@ def unsuspend_mailbox(
 
 
 @router.delete("/accounts/{mailbox_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_mailbox(session: SessionDep, principal: WriterDep, mailbox_id: PathId) -> Response:
-    service.delete_mailbox(session, principal, mailbox_id)
+def delete_mailbox(
+    session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: PathId
+) -> Response:
+    """The address stops receiving at once; the mail is kept for
+    MAILPLANE_MAILBOX_PURGE_GRACE_HOURS (an operator can restore it), then removed. The same
+    address created again starts with an empty mailbox."""
+    service.delete_mailbox(session, principal, settings, mailbox_id)
     return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -13,6 +13,7 @@ from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
 from mailplane.domains.service import get_domain
 from mailplane.errors import Conflict
+from mailplane.mailboxes import storage
 from mailplane.mailboxes.schemas import MailboxCreate, MailboxUpdate
 from mailplane.models import Mailbox, utcnow
 from mailplane.names import normalize_local_part
@@ -54,6 +55,9 @@ def create_mailbox(
     if session.scalar(select(Mailbox.id).where(Mailbox.email == email)) is not None:
         raise Conflict(f"the mailbox {email} exists already", code="mailbox_exists")
     limits.check_mailbox(session, domain.tenant_id, data.quota_mb)
+    # Never a path made from the address: it would hand a deleted mailbox's mail to the
+    # address's next owner.
+    storage_id, maildir = storage.new_storage(domain.tenant_id)
     mailbox = Mailbox(
         tenant_id=domain.tenant_id,
         domain_id=domain.id,
@@ -62,7 +66,8 @@ def create_mailbox(
         display_name=data.display_name,
         password_hash=password_hash,
         quota_mb=data.quota_mb,
-        maildir=f"{domain.name}/{local_part}/",
+        storage_id=storage_id,
+        maildir=maildir,
     )
     session.add(mailbox)
     session.flush()
@@ -138,17 +143,11 @@ def set_status(
     )
 
 
-def delete_mailbox(session: Session, principal: Principal, mailbox_id: int) -> None:
+def delete_mailbox(
+    session: Session, principal: Principal, settings: Settings, mailbox_id: int
+) -> None:
+    """The row goes now (no more mail, no more logins); its files stay for the grace period
+    so that an operator can restore them, then the purge removes them."""
     mailbox = get_mailbox(session, principal, mailbox_id)
     require_not_operator_held(principal, mailbox.suspended_by)
-    session.delete(mailbox)
-    session.flush()
-    record(
-        session,
-        principal,
-        "mailbox.delete",
-        object_type="mailbox",
-        object_id=mailbox_id,
-        tenant_id=mailbox.tenant_id,
-        details={"email": mailbox.email},
-    )
+    storage.retain(session, principal, settings, mailbox, reason="mailbox.delete")

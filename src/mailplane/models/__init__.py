@@ -4,7 +4,7 @@ from mailplane.models.audit import AuditEvent, KnownLoginSource, ThrottleCounter
 from mailplane.models.base import Base, utcnow
 from mailplane.models.domains import AliasDomain, DkimKey, Domain
 from mailplane.models.events import Event
-from mailplane.models.mailboxes import Alias, AliasDestination, Mailbox
+from mailplane.models.mailboxes import Alias, AliasDestination, DeletedMailbox, Mailbox
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
 
@@ -20,6 +20,7 @@ __all__ = [
     "AliasDomain",
     "AuditEvent",
     "Base",
+    "DeletedMailbox",
     "DkimKey",
     "Domain",
     "Event",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from uuid import uuid4
 
 from sqlalchemy import Boolean, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -10,11 +11,16 @@ from sqlalchemy.orm import Mapped, mapped_column
 from mailplane.models.base import Base, UTCDateTime, utcnow
 
 
+def new_storage_id() -> str:
+    return str(uuid4())
+
+
 class Mailbox(Base):
     __tablename__ = "mailboxes"
     __table_args__ = (
         Index("ix_mailboxes_domain_id_id", "domain_id", "id"),
         Index("ix_mailboxes_tenant_id_id", "tenant_id", "id"),
+        Index("ix_mailboxes_storage_id", "storage_id", unique=True),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
@@ -29,10 +35,47 @@ class Mailbox(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")
     # Who set a status other than active: operator | tenant (None when active).
     suspended_by: Mapped[str | None] = mapped_column(String(16), nullable=True)
-    maildir: Mapped[str] = mapped_column(String(400))  # relative to the mail root
+    # The identity of the mailbox's files: never derived from the address, never reused, so
+    # that whoever creates the same address later starts with an empty Maildir.
+    storage_id: Mapped[str] = mapped_column(String(36), default=new_storage_id)
+    # Relative to the mail root: "<tenant_id>/<storage_id>/" (rows made before migration
+    # 0004 keep their old "<domain>/<local part>/").
+    maildir: Mapped[str] = mapped_column(String(400))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     password_changed_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class DeletedMailbox(Base):
+    """The files of a deleted mailbox, kept until ``purge_after`` so that an operator can
+    restore them; the purge then removes the files and this row.
+
+    No foreign keys: the row outlives its mailbox, its domain and possibly its tenant.
+    """
+
+    __tablename__ = "deleted_mailboxes"
+    __table_args__ = (
+        Index("ix_deleted_mailboxes_tenant_id_id", "tenant_id", "id"),
+        Index("ix_deleted_mailboxes_purge_after", "purge_after"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[int] = mapped_column(Integer)
+    mailbox_id: Mapped[int] = mapped_column(Integer)  # the deleted row's id (never reused)
+    storage_id: Mapped[str] = mapped_column(String(36), unique=True)
+    maildir: Mapped[str] = mapped_column(String(400))
+    email: Mapped[str] = mapped_column(String(320))
+    # What a restore brings back besides the mail: the login keeps working as before.
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255))
+    quota_mb: Mapped[int] = mapped_column(Integer)
+    # What deleted it: mailbox.delete | domain.delete
+    reason: Mapped[str] = mapped_column(String(32))
+    deleted_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    purge_after: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Set when a purge claims the row: from then on the files may be half gone, so a
+    # restore is refused.
+    purge_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
 
 
 class Alias(Base):

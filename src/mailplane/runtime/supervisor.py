@@ -15,6 +15,7 @@ from mailplane import migrations
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.domains.verification import scheduler
+from mailplane.mailboxes import purge
 from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import MailServers, probe
 from mailplane.runtime.api_process import ApiProcess
@@ -48,8 +49,9 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
 
 
 def run_platform(settings: Settings) -> int:
-    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop and the API (a child process
-    restarted if it dies); all stopped on Ctrl-C/SIGTERM."""
+    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, the purge of deleted
+    mailboxes and the API (a child process restarted if it dies); all stopped on
+    Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
     migrations.upgrade(settings)
@@ -69,6 +71,14 @@ def run_platform(settings: Settings) -> int:
         target=scheduler.run_forever, args=(settings, database, stop), name="dns", daemon=True
     )
     dns_loop.start()
+    # Removal of deleted mailboxes' files once their grace period is over.
+    purge_loop = threading.Thread(
+        target=purge.run_forever,
+        args=(settings, database, stop, settings.mailbox_purge_interval_seconds),
+        name="purge",
+        daemon=True,
+    )
+    purge_loop.start()
     api = ApiProcess()
     api.start()
     try:
@@ -77,6 +87,7 @@ def run_platform(settings: Settings) -> int:
     finally:
         api.stop()
         dns_loop.join(timeout=10)
+        purge_loop.join(timeout=10)
         database.dispose()
         if servers is not None:
             log.info("stopping Postfix and Dovecot")
