@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 from sqlalchemy.orm import Session
 
@@ -17,38 +15,22 @@ from mailplane.schemas import PageOut
 router = APIRouter(prefix="/api/v1/mail", tags=["aliases"], responses=ERRORS)
 
 
-def alias_out(alias: Alias, destinations: list[str]) -> dict[str, Any]:
-    return {
-        "id": alias.id,
-        "domain_id": alias.domain_id,
-        "customer_id": alias.tenant_id,
-        "source": alias.source,
-        "is_catch_all": alias.source.startswith("@"),
-        "destination": ", ".join(destinations),
-        "destinations": destinations,
-        "keep_copy": alias.keep_copy,
-        "active": alias.active,
-        "created_at": alias.created_at,
-        "updated_at": alias.updated_at,
-    }
-
-
-def _one(session: Session, alias: Alias) -> dict[str, Any]:
-    return alias_out(alias, service.destinations_of(session, alias))
+def _one(session: Session, alias: Alias) -> AliasOut:
+    return AliasOut.of(alias, service.destinations_of(session, alias))
 
 
 @router.get("/domains/{domain_id}/aliases", response_model=PageOut[AliasOut])
 def list_aliases(
     session: SessionDep, principal: PrincipalDep, domain_id: PathId, page: PageDep
-) -> dict[str, Any]:
+) -> PageOut[AliasOut]:
     result = service.list_aliases(
         session, principal, domain_id, limit=page.limit, cursor=page.cursor
     )
     destinations = service.destinations_for(session, result.items)
-    return {
-        "items": [alias_out(a, destinations[a.id]) for a in result.items],
-        "next_cursor": result.next_cursor,
-    }
+    return PageOut(
+        items=[AliasOut.of(a, destinations[a.id]) for a in result.items],
+        next_cursor=result.next_cursor,
+    )
 
 
 @router.post(
@@ -56,20 +38,20 @@ def list_aliases(
 )
 def create_alias(
     session: SessionDep, principal: WriterDep, domain_id: PathId, body: AliasCreate
-) -> dict[str, Any]:
+) -> AliasOut:
     """An alias, a forwarding (source is a mailbox) or a catch-all (source '@')."""
     return _one(session, service.create_alias(session, principal, domain_id, body))
 
 
 @router.get("/aliases/{alias_id}", response_model=AliasOut)
-def get_alias(session: SessionDep, principal: PrincipalDep, alias_id: PathId) -> dict[str, Any]:
+def get_alias(session: SessionDep, principal: PrincipalDep, alias_id: PathId) -> AliasOut:
     return _one(session, service.get_alias(session, principal, alias_id))
 
 
 @router.put("/aliases/{alias_id}", response_model=AliasOut)
 def update_alias(
     session: SessionDep, principal: WriterDep, alias_id: PathId, body: AliasUpdate
-) -> dict[str, Any]:
+) -> AliasOut:
     return _one(session, service.update_alias(session, principal, alias_id, body))
 
 

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
+from mailplane.models import Alias
 from mailplane.schemas import RequestModel, ResponseModel
 
 Address = Annotated[str, StringConstraints(min_length=1, max_length=320)]
@@ -49,3 +50,19 @@ class AliasOut(ResponseModel):
     active: bool
     created_at: datetime
     updated_at: datetime
+
+    @classmethod
+    def of(cls, alias: Alias, destinations: list[str]) -> AliasOut:
+        return cls(
+            id=alias.id,
+            domain_id=alias.domain_id,
+            customer_id=alias.tenant_id,
+            source=alias.source,
+            is_catch_all=alias.source.startswith("@"),
+            destination=", ".join(destinations),
+            destinations=destinations,
+            keep_copy=alias.keep_copy,
+            active=alias.active,
+            created_at=alias.created_at,
+            updated_at=alias.updated_at,
+        )

@@ -24,10 +24,10 @@ def list_events(
     object_type: Annotated[str | None, Query(max_length=32, pattern=NO_CONTROL)] = None,
     customer_id: OptionalQueryId = None,
     order: Literal["newest", "oldest"] = "newest",
-) -> object:
+) -> PageOut[AuditEventOut]:
     """Every admin change: who did what to which object, and when. Newest first by default
     (`order=oldest` for the other way); `next_cursor` continues in the same order."""
-    return service.list_events(
+    result = service.list_events(
         session,
         principal,
         limit=page.limit,
@@ -36,4 +36,8 @@ def list_events(
         object_type=object_type,
         tenant_id=customer_id,
         newest_first=order == "newest",
+    )
+    return PageOut(
+        items=[AuditEventOut.model_validate(e) for e in result.items],
+        next_cursor=result.next_cursor,
     )

@@ -21,6 +21,7 @@ from mailplane.db import Database
 from mailplane.dkim import keys as dkim_keys
 from mailplane.errors import Conflict
 from mailplane.models import DkimKey, Domain, utcnow
+from mailplane.models.statuses import DkimKeyStatus
 from mailplane.protocols.dns import publishers
 from mailplane.protocols.dns.records import DnsRecord
 
@@ -38,7 +39,7 @@ def add_key(
         private_key_pem=pair.private_key_pem,
         public_key_b64=pair.public_key_b64,
         status=status,
-        activated_at=utcnow() if status == "active" else None,
+        activated_at=utcnow() if status == DkimKeyStatus.ACTIVE else None,
     )
     session.add(key)
     session.flush()
@@ -63,21 +64,21 @@ def rotate(
 ) -> DkimKey:
     """Create the next key as ``pending``; signing switches once DNS serves it."""
     keys = list(session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id)))
-    pending = next((k for k in keys if k.status == "pending"), None)
+    pending = next((k for k in keys if k.status == DkimKeyStatus.PENDING), None)
     if pending is not None:
         raise Conflict(
             f"a rotation is already waiting for selector {pending.selector} to appear in DNS; "
             "publish it and verify the domain, or wait for the periodic check",
             code="rotation_pending",
         )
-    active = next((k for k in keys if k.status == "active"), None)
+    active = next((k for k in keys if k.status == DkimKeyStatus.ACTIVE), None)
     chosen: dkim_keys.Algorithm = algorithm or (
         "ed25519"
         if active is not None and active.algorithm == "ed25519"
         else settings.dkim_algorithm
     )
     selector = new_selector({k.selector for k in keys}, now)
-    key = add_key(session, domain, selector, chosen, "pending")
+    key = add_key(session, domain, selector, chosen, DkimKeyStatus.PENDING)
     details = {"domain": domain.name, "selector": selector, "algorithm": chosen}
     record(
         session,
@@ -112,19 +113,21 @@ def switch_signing_key(
 ) -> None:
     """The pending key is published correctly: sign with it, retire the old one later."""
     keys = list(session.scalars(select(DkimKey).where(DkimKey.domain_id == domain.id)))
-    new = next((k for k in keys if k.selector == selector and k.status == "pending"), None)
+    new = next(
+        (k for k in keys if k.selector == selector and k.status == DkimKeyStatus.PENDING), None
+    )
     if new is None:
         return  # already switched by a concurrent check
     retire_after = now + timedelta(hours=settings.dkim_retire_after_hours)
     retiring = []
     for key in keys:
-        if key.status == "active":
-            key.status, key.retire_after = "retiring", retire_after
+        if key.status == DkimKeyStatus.ACTIVE:
+            key.status, key.retire_after = DkimKeyStatus.RETIRING, retire_after
             retiring.append(key.selector)
-        elif key.status == "pending" and key.id < new.id:
-            key.status, key.retired_at = "retired", now  # an older rotation overtaken
-    new.status, new.activated_at = "active", now
-    details = {"domain": domain.name, "selector": selector, "retiring": retiring}
+        elif key.status == DkimKeyStatus.PENDING and key.id < new.id:
+            key.status, key.retired_at = DkimKeyStatus.RETIRED, now  # an older rotation overtaken
+    new.status, new.activated_at = DkimKeyStatus.ACTIVE, now
+    details = {"domain": domain.name, "selector": selector, DkimKeyStatus.RETIRING: retiring}
     record(
         session,
         principal,
@@ -144,13 +147,15 @@ def retire_due_keys(settings: Settings, database: Database, now: datetime) -> in
     with database.transaction() as session:
         keys = list(
             session.scalars(
-                select(DkimKey).where(DkimKey.status == "retiring", DkimKey.retire_after <= now)
+                select(DkimKey).where(
+                    DkimKey.status == DkimKeyStatus.RETIRING, DkimKey.retire_after <= now
+                )
             )
         )
         for key in keys:
             domain = session.get(Domain, key.domain_id)
             assert domain is not None
-            key.status, key.retired_at = "retired", now
+            key.status, key.retired_at = DkimKeyStatus.RETIRED, now
             details = {"domain": domain.name, "selector": key.selector}
             record(
                 session,

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from mailplane.errors import Conflict
 from mailplane.models import DkimKey, Domain
+from mailplane.models.statuses import DkimKeyStatus
 
 # Headers a receiver shows or acts on; From is mandatory (RFC 6376 section 5.4).
 SIGNED_HEADERS = [
@@ -38,7 +39,9 @@ SIGNED_HEADERS = [
 
 def active_key(session: Session, domain: Domain) -> DkimKey:
     key = session.scalar(
-        select(DkimKey).where(DkimKey.domain_id == domain.id, DkimKey.status == "active")
+        select(DkimKey).where(
+            DkimKey.domain_id == domain.id, DkimKey.status == DkimKeyStatus.ACTIVE
+        )
     )
     if key is None:
         raise Conflict(f"{domain.name} has no active DKIM key", code="no_active_dkim_key")

@@ -24,7 +24,7 @@ from mailplane.domains.verification.state import next_check_at
 from mailplane.errors import Conflict, Forbidden, InvalidInput, NotFound
 from mailplane.mailboxes import storage
 from mailplane.models import AliasDomain, DkimKey, Domain, Mailbox, Tenant, utcnow
-from mailplane.models.statuses import OwnershipMethod
+from mailplane.models.statuses import DkimKeyStatus, OwnershipMethod, VerificationStatus
 from mailplane.names import to_a_label
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.tenants import limits
@@ -125,14 +125,14 @@ def create_domain(
         dns_automation=data.dns_automation,
         dns_settings=dns_settings,
         # First periodic check soon, spread so that bulk imports do not arrive at once.
-        next_check_at=next_check_at(settings, "pending", utcnow()),
+        next_check_at=next_check_at(settings, VerificationStatus.PENDING, utcnow()),
         owned_at=utcnow() if proven else None,
         ownership_method=proven,
     )
     session.add(domain)
     session.flush()
     algorithm = data.dkim_algorithm or settings.dkim_algorithm
-    add_key(session, domain, settings.dkim_selector, algorithm, "active")
+    add_key(session, domain, settings.dkim_selector, algorithm, DkimKeyStatus.ACTIVE)
     record(
         session,
         principal,

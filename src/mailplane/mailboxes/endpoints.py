@@ -1,13 +1,12 @@
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Response, status
 
 from mailplane.api.deps import PrincipalDep, SessionDep, SettingsDep, WriterDep
 from mailplane.api.pagination import PageDep
 from mailplane.api.params import OptionalQueryId, PathId
 from mailplane.api.responses import ERRORS
+from mailplane.db.pagination import Page
 from mailplane.mailboxes import service
 from mailplane.mailboxes.schemas import MailboxCreate, MailboxOut, MailboxUpdate
 from mailplane.models import Mailbox
@@ -16,31 +15,14 @@ from mailplane.schemas import PageOut
 router = APIRouter(prefix="/api/v1/mail", tags=["mailboxes"], responses=ERRORS)
 
 
-def mailbox_out(mailbox: Mailbox) -> dict[str, Any]:
-    return {
-        "id": mailbox.id,
-        "domain_id": mailbox.domain_id,
-        "customer_id": mailbox.tenant_id,
-        "email": mailbox.email,
-        "local_part": mailbox.local_part,
-        "display_name": mailbox.display_name,
-        "quota_mb": mailbox.quota_mb,
-        "status": mailbox.status,
-        "suspended_by": mailbox.suspended_by,
-        "created_at": mailbox.created_at,
-        "updated_at": mailbox.updated_at,
-        "password_changed_at": mailbox.password_changed_at,
-    }
-
-
-def _page(result: Any) -> dict[str, Any]:
-    return {"items": [mailbox_out(m) for m in result.items], "next_cursor": result.next_cursor}
+def _page(result: Page[Mailbox]) -> PageOut[MailboxOut]:
+    return PageOut(items=[MailboxOut.of(m) for m in result.items], next_cursor=result.next_cursor)
 
 
 @router.get("/domains/{domain_id}/accounts", response_model=PageOut[MailboxOut])
 def list_domain_mailboxes(
     session: SessionDep, principal: PrincipalDep, domain_id: PathId, page: PageDep
-) -> dict[str, Any]:
+) -> PageOut[MailboxOut]:
     return _page(
         service.list_mailboxes(
             session, principal, limit=page.limit, cursor=page.cursor, domain_id=domain_id
@@ -59,8 +41,8 @@ def create_mailbox(
     settings: SettingsDep,
     domain_id: PathId,
     body: MailboxCreate,
-) -> dict[str, Any]:
-    return mailbox_out(service.create_mailbox(session, principal, settings, domain_id, body))
+) -> MailboxOut:
+    return MailboxOut.of(service.create_mailbox(session, principal, settings, domain_id, body))
 
 
 @router.get("/accounts", response_model=PageOut[MailboxOut])
@@ -69,7 +51,7 @@ def list_mailboxes(
     principal: PrincipalDep,
     page: PageDep,
     domain_id: OptionalQueryId = None,
-) -> dict[str, Any]:
+) -> PageOut[MailboxOut]:
     return _page(
         service.list_mailboxes(
             session, principal, limit=page.limit, cursor=page.cursor, domain_id=domain_id
@@ -78,8 +60,8 @@ def list_mailboxes(
 
 
 @router.get("/accounts/{mailbox_id}", response_model=MailboxOut)
-def get_mailbox(session: SessionDep, principal: PrincipalDep, mailbox_id: PathId) -> dict[str, Any]:
-    return mailbox_out(service.get_mailbox(session, principal, mailbox_id))
+def get_mailbox(session: SessionDep, principal: PrincipalDep, mailbox_id: PathId) -> MailboxOut:
+    return MailboxOut.of(service.get_mailbox(session, principal, mailbox_id))
 
 
 @router.put("/accounts/{mailbox_id}", response_model=MailboxOut)
@@ -89,24 +71,24 @@ def update_mailbox(
     settings: SettingsDep,
     mailbox_id: PathId,
     body: MailboxUpdate,
-) -> dict[str, Any]:
+) -> MailboxOut:
     """Change the password, quota, display name or status; omitted fields stay as they are."""
-    return mailbox_out(service.update_mailbox(session, principal, settings, mailbox_id, body))
+    return MailboxOut.of(service.update_mailbox(session, principal, settings, mailbox_id, body))
 
 
 @router.post("/accounts/{mailbox_id}/suspend", response_model=MailboxOut)
 def suspend_mailbox(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: PathId
-) -> dict[str, Any]:
+) -> MailboxOut:
     """No login anywhere (IMAP, SMTP, OAuth, webmail); incoming mail is still accepted."""
-    return mailbox_out(service.set_status(session, principal, settings, mailbox_id, "suspended"))
+    return MailboxOut.of(service.set_status(session, principal, settings, mailbox_id, "suspended"))
 
 
 @router.post("/accounts/{mailbox_id}/unsuspend", response_model=MailboxOut)
 def unsuspend_mailbox(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, mailbox_id: PathId
-) -> dict[str, Any]:
-    return mailbox_out(service.set_status(session, principal, settings, mailbox_id, "active"))
+) -> MailboxOut:
+    return MailboxOut.of(service.set_status(session, principal, settings, mailbox_id, "active"))
 
 
 @router.delete("/accounts/{mailbox_id}", status_code=status.HTTP_204_NO_CONTENT)

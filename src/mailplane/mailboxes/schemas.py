@@ -5,6 +5,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from mailplane.models import DeletedMailbox, Mailbox
+from mailplane.models.statuses import Status
 from mailplane.schemas import NO_CONTROL, ObjectId, Password, RequestModel, ResponseModel
 
 LocalPart = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -37,7 +39,7 @@ class MailboxOut(ResponseModel):
     local_part: str
     display_name: str
     quota_mb: int
-    status: str
+    status: Status
     suspended_by: str | None = Field(
         description="Who set a status other than active: operator or tenant. A tenant admin "
         "cannot change what an operator set (403 operator_suspension)."
@@ -45,6 +47,23 @@ class MailboxOut(ResponseModel):
     created_at: datetime
     updated_at: datetime
     password_changed_at: datetime
+
+    @classmethod
+    def of(cls, mailbox: Mailbox) -> MailboxOut:
+        return cls(
+            id=mailbox.id,
+            domain_id=mailbox.domain_id,
+            customer_id=mailbox.tenant_id,
+            email=mailbox.email,
+            local_part=mailbox.local_part,
+            display_name=mailbox.display_name,
+            quota_mb=mailbox.quota_mb,
+            status=Status(mailbox.status),
+            suspended_by=mailbox.suspended_by,
+            created_at=mailbox.created_at,
+            updated_at=mailbox.updated_at,
+            password_changed_at=mailbox.password_changed_at,
+        )
 
 
 class DeletedMailboxRestore(RequestModel):
@@ -68,3 +87,18 @@ class DeletedMailboxOut(ResponseModel):
     deleted_at: datetime
     purge_after: datetime = Field(description="The files are removed at the first purge after.")
     restorable: bool = Field(description="False once a purge has begun removing the files.")
+
+    @classmethod
+    def of(cls, kept: DeletedMailbox) -> DeletedMailboxOut:
+        return cls(
+            id=kept.id,
+            customer_id=kept.tenant_id,
+            mailbox_id=kept.mailbox_id,
+            email=kept.email,
+            storage_id=kept.storage_id,
+            maildir=kept.maildir,
+            reason=kept.reason,
+            deleted_at=kept.deleted_at,
+            purge_after=kept.purge_after,
+            restorable=kept.purge_started_at is None,
+        )

@@ -21,31 +21,36 @@ router = APIRouter(prefix="/api/v1/tenants", tags=["tenants"], responses=ERRORS)
 
 
 @router.get("", response_model=PageOut[TenantOut])
-def list_tenants(session: SessionDep, principal: PrincipalDep, page: PageDep) -> object:
-    return service.list_tenants(session, principal, limit=page.limit, cursor=page.cursor)
+def list_tenants(session: SessionDep, principal: PrincipalDep, page: PageDep) -> PageOut[TenantOut]:
+    result = service.list_tenants(session, principal, limit=page.limit, cursor=page.cursor)
+    return PageOut(
+        items=[TenantOut.model_validate(t) for t in result.items], next_cursor=result.next_cursor
+    )
 
 
 @router.post("", response_model=TenantOut, status_code=status.HTTP_201_CREATED)
-def create_tenant(session: SessionDep, principal: WriterDep, body: TenantCreate) -> object:
-    return service.create_tenant(session, principal, body)
+def create_tenant(session: SessionDep, principal: WriterDep, body: TenantCreate) -> TenantOut:
+    return TenantOut.model_validate(service.create_tenant(session, principal, body))
 
 
 @router.get("/{tenant_id}", response_model=TenantOut)
-def get_tenant(session: SessionDep, principal: PrincipalDep, tenant_id: PathId) -> object:
-    return service.get_tenant(session, principal, tenant_id)
+def get_tenant(session: SessionDep, principal: PrincipalDep, tenant_id: PathId) -> TenantOut:
+    return TenantOut.model_validate(service.get_tenant(session, principal, tenant_id))
 
 
 @router.get("/{tenant_id}/usage", response_model=TenantUsageReport)
-def tenant_usage(session: SessionDep, principal: PrincipalDep, tenant_id: PathId) -> object:
+def tenant_usage(
+    session: SessionDep, principal: PrincipalDep, tenant_id: PathId
+) -> TenantUsageReport:
     """The limits the operator set and what the tenant uses of them."""
-    return service.usage_report(session, principal, tenant_id)
+    return TenantUsageReport.model_validate(service.usage_report(session, principal, tenant_id))
 
 
 @router.patch("/{tenant_id}", response_model=TenantOut)
 def update_tenant(
     session: SessionDep, principal: WriterDep, tenant_id: PathId, body: TenantUpdate
-) -> object:
-    return service.update_tenant(session, principal, tenant_id, body)
+) -> TenantOut:
+    return TenantOut.model_validate(service.update_tenant(session, principal, tenant_id, body))
 
 
 @router.delete("/{tenant_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -57,8 +62,14 @@ def delete_tenant(session: SessionDep, principal: WriterDep, tenant_id: PathId) 
 @router.get("/{tenant_id}/admins", response_model=PageOut[TenantAdminOut])
 def list_admins(
     session: SessionDep, principal: PrincipalDep, tenant_id: PathId, page: PageDep
-) -> object:
-    return service.list_admins(session, principal, tenant_id, limit=page.limit, cursor=page.cursor)
+) -> PageOut[TenantAdminOut]:
+    result = service.list_admins(
+        session, principal, tenant_id, limit=page.limit, cursor=page.cursor
+    )
+    return PageOut(
+        items=[TenantAdminOut.model_validate(a) for a in result.items],
+        next_cursor=result.next_cursor,
+    )
 
 
 @router.post(
@@ -70,8 +81,10 @@ def create_admin(
     settings: SettingsDep,
     tenant_id: PathId,
     body: TenantAdminCreate,
-) -> object:
-    return service.create_admin(session, principal, settings, tenant_id, body)
+) -> TenantAdminOut:
+    return TenantAdminOut.model_validate(
+        service.create_admin(session, principal, settings, tenant_id, body)
+    )
 
 
 @router.delete("/{tenant_id}/admins/{admin_id}", status_code=status.HTTP_204_NO_CONTENT)

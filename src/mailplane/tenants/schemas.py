@@ -5,6 +5,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
+from mailplane.models.statuses import Status
 from mailplane.schemas import MAX_ID, Name, Password, RequestModel, ResponseModel, Text
 
 Notes = Text
@@ -52,7 +53,7 @@ class TenantLimitsOut(ResponseModel):
 class TenantOut(ResponseModel):
     id: int
     name: str
-    status: str
+    status: Status
     notes: str
     limits: TenantLimitsOut
     created_at: datetime

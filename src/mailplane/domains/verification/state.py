@@ -39,17 +39,17 @@ from mailplane.domains.verification.checks import (
     run_checks,
 )
 from mailplane.models import AliasDomain, DkimKey, Domain
-from mailplane.models.statuses import OwnershipMethod
+from mailplane.models.statuses import OwnershipMethod, Status, VerificationStatus
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.protocols.dns.resolver import DnsClient
 
-SENDING_STATES = frozenset({"verified", "failing"})
+SENDING_STATES = frozenset({VerificationStatus.VERIFIED, VerificationStatus.FAILING})
 
 
 def can_send(domain: Domain) -> bool:
     """Whether the send API may accept mail from this domain now."""
     return (
-        domain.status == "active"
+        domain.status == Status.ACTIVE
         and domain.owned_at is not None
         and domain.verification_status in SENDING_STATES
     )
@@ -68,13 +68,13 @@ def next_state(
     if outcome == "inconclusive":
         return Transition(current, failing_since)
     if outcome == "ok":
-        return Transition("verified", None)
-    if current == "pending":
-        return Transition("pending", None)
+        return Transition(VerificationStatus.VERIFIED, None)
+    if current == VerificationStatus.PENDING:
+        return Transition(VerificationStatus.PENDING, None)
     started = failing_since or now
-    if current == "sending_disabled" or now - started >= grace:
-        return Transition("sending_disabled", started)
-    return Transition("failing", started)
+    if current == VerificationStatus.SENDING_DISABLED or now - started >= grace:
+        return Transition(VerificationStatus.SENDING_DISABLED, started)
+    return Transition(VerificationStatus.FAILING, started)
 
 
 @dataclass(frozen=True)
@@ -194,7 +194,7 @@ def next_check_at(settings: Settings, state: str, now: datetime) -> datetime:
     """Spread re-checks: the interval varies by +-jitter so domains do not bunch up."""
     minutes = (
         settings.verification_interval_minutes
-        if state == "verified"
+        if state == VerificationStatus.VERIFIED
         else settings.verification_failing_interval_minutes
     )
     jitter = settings.verification_jitter_fraction
@@ -230,7 +230,7 @@ def apply_report(
     domain.next_check_at = next_check_at(settings, transition.state, now)
     if transition.state != old:
         domain.verification_status = transition.state
-        if transition.state == "verified":
+        if transition.state == VerificationStatus.VERIFIED:
             domain.verified_at = now
         failed = [c.check for c in report.checks if c.decisive and c.status == "error"]
         details = {"from": old, "to": transition.state, "failed_checks": failed}
