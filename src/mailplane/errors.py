@@ -62,3 +62,16 @@ class Unavailable(MailplaneError):
 
     status = 503
     code = "unavailable"
+
+
+class Overloaded(Unavailable):
+    """Too much at once (the write queue, the database's locks or connections): retry later.
+
+    Answered with ``Retry-After``; the request changed nothing.
+    """
+
+    code = "overloaded"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, extra={"retry_after": retry_after})
+        self.retry_after = retry_after
