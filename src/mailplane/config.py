@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     env: Literal["development", "production", "test"] = "development"
     state_dir: Path = Field(default_factory=_default_state_dir)
     database_url: str | None = None
+    # SQLite: how long a writer waits for the write lock (held by another process, or by a
+    # writer of this process ahead of it) before giving up with 503 / a retried batch.
+    database_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     secret_key: str | None = None
 
     # HTTP API

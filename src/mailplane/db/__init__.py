@@ -59,11 +59,11 @@ def make_engine(settings: Settings, *, capacity: int | None = None) -> Engine:
             connect_args={
                 "isolation_level": None,
                 "check_same_thread": False,
-                "timeout": sqlite.BUSY_TIMEOUT_SECONDS,
+                "timeout": settings.database_busy_timeout_seconds,
             },
             **pool,
         )
-        sqlite.install_hooks(engine)
+        sqlite.install_hooks(engine, settings.database_busy_timeout_seconds)
         return engine
     return create_engine(url, pool_pre_ping=True, **pool)
 

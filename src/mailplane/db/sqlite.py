@@ -22,7 +22,6 @@ from mailplane.db.overload import RETRY_AFTER_SECONDS
 from mailplane.errors import Overloaded
 
 IMMEDIATE = "mailplane_sqlite_immediate"
-BUSY_TIMEOUT_SECONDS = 30
 
 
 class WriterTurn:
@@ -49,8 +48,8 @@ class WriterTurn:
             self._lock.release()
 
 
-def install_hooks(engine: Engine) -> None:
-    turn = WriterTurn(BUSY_TIMEOUT_SECONDS)
+def install_hooks(engine: Engine, busy_timeout_seconds: float) -> None:
+    turn = WriterTurn(busy_timeout_seconds)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -58,7 +57,7 @@ def install_hooks(engine: Engine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
+        cursor.execute(f"PRAGMA busy_timeout={round(busy_timeout_seconds * 1000)}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
