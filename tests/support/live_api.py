@@ -43,7 +43,11 @@ def live_api(settings: Settings, **overrides: str) -> Iterator[str]:
             yield f"http://127.0.0.1:{port}"
         finally:
             server.terminate()
-            server.wait(timeout=15)
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:  # stuck requests: uvicorn waits for them
+                server.kill()
+                server.wait()
             log.seek(0)
             output = log.read().decode(errors="replace")
         # A traceback in the server's log is a 500 somebody did not see: show it.
