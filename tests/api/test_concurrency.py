@@ -245,3 +245,45 @@ def test_dns_loop_waits_out_a_locked_database_without_failing_its_run(
     with database.session(write=False) as session:
         assert session.get(Domain, domain_id).last_checked_at == now  # type: ignore[union-attr]
     database.dispose()
+
+
+def test_one_tenants_burst_does_not_make_another_tenant_wait_for_it(
+    api: Api, settings: Settings, uid: str
+) -> None:
+    noisy, quiet = (api.tenant_admin(api.tenant()["id"]) for _ in range(2))
+    noisy_domain = noisy.ok("POST", "/api/v1/mail/domains", 201, json={"domain": f"n-{uid}.test"})
+    quiet_domain = quiet.ok("POST", "/api/v1/mail/domains", 201, json={"domain": f"q-{uid}.test"})
+
+    async def race(base: str) -> tuple[list[tuple[float, httpx.Response]], float, httpx.Response]:
+        limits = httpx.Limits(max_connections=WRITERS + 10)
+        async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as http:
+
+            async def create(
+                admin: Api, domain_id: int, local_part: str
+            ) -> tuple[float, httpx.Response]:
+                response = await http.post(
+                    f"/api/v1/mail/domains/{domain_id}/accounts",
+                    json={"local_part": local_part, "password": "burst-password-1"},
+                    headers=admin.headers,
+                )
+                return time.monotonic(), response
+
+            async def quiet_write() -> tuple[float, httpx.Response]:
+                await asyncio.sleep(0.3)  # the noisy tenant's burst is queued by now
+                return await create(quiet, quiet_domain["id"], "info")
+
+            burst = asyncio.gather(
+                *(create(noisy, noisy_domain["id"], f"u{n}") for n in range(WRITERS))
+            )
+            noisy_answers, (quiet_at, quiet_answer) = await asyncio.gather(burst, quiet_write())
+            return noisy_answers, quiet_at, quiet_answer
+
+    # One write at a time makes the queue long; it is served tenant by tenant in turn.
+    with live_api(settings, api_max_concurrent_writes="1", api_queue_seconds="120") as base:
+        noisy_answers, quiet_at, quiet_answer = asyncio.run(race(base))
+
+    _assert_no_5xx([response for _, response in noisy_answers])
+    assert quiet_answer.status_code == 201, quiet_answer.text
+    # The quiet tenant's write went in at the next free turn, not after the noisy burst.
+    noisy_before_quiet = sum(1 for at, _ in noisy_answers if at < quiet_at)
+    assert noisy_before_quiet < WRITERS // 2, noisy_before_quiet
