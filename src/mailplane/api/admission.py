@@ -25,6 +25,7 @@ it has its own thread and connection (app.py).
 from __future__ import annotations
 
 import hashlib
+import logging
 import math
 
 from starlette.datastructures import Headers
@@ -36,6 +37,8 @@ from mailplane.api.fair_slots import FairSlots
 from mailplane.auth import jwt_tokens
 from mailplane.config import Settings
 from mailplane.errors import Unauthenticated
+
+log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 UNADMITTED_PATHS = frozenset({"/healthz"})
@@ -65,7 +68,14 @@ class Admission:
                 await JSONResponse(body, status_code=exc.status_code)(scope, receive, send)
                 return
         slots = self.slots[kind]
-        if not await slots.acquire(self._client(scope), self.queue_seconds):
+        client = self._client(scope)
+        if not await slots.acquire(client, self.queue_seconds):
+            log.warning(
+                "overloaded: a %s of %s waited %.0f s; answered 503",
+                kind,
+                client[:24],
+                self.queue_seconds,
+            )
             await self._overloaded(kind)(scope, receive, send)
             return
         try:
