@@ -46,12 +46,23 @@ class Settings(BaseSettings):
     state_dir: Path = Field(default_factory=_default_state_dir)
     # The whole URL is secret: a PostgreSQL URL carries the password.
     database_url: SecretStr | None = None
+    # SQLite: how long a writer waits for the write lock (held by another process, or by a
+    # writer of this process ahead of it) before giving up with 503 / a retried batch.
+    database_busy_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
     secret_key: SecretStr | None = None
 
     # HTTP API
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
+    # Admission (docs/architecture.md, "Transactions and load"): a request runs in a worker
+    # thread and keeps its database connection (and on SQLite the write lock) until its
+    # response is serialised, which needs a thread again. Bounding requests in flight below
+    # the thread and connection pools makes a burst queue instead of deadlocking; writers get
+    # their own share so that reads never wait behind them. Beyond the queue time: 503.
+    api_max_concurrent_writes: int = Field(default=4, ge=1, le=256)
+    api_max_concurrent_reads: int = Field(default=24, ge=1, le=256)
+    api_queue_seconds: float = Field(default=20.0, gt=0, le=300)
 
     # Tenant admin sessions
     access_token_minutes: int = 15

@@ -68,3 +68,16 @@ class LimitReached(Conflict):
     """A tenant limit set by the platform operator; ``extra`` names the limit and its value."""
 
     code = "limit_reached"
+
+
+class Overloaded(Unavailable):
+    """Too much at once (the write queue, the database's locks or connections): retry later.
+
+    Answered with ``Retry-After``; the request changed nothing.
+    """
+
+    code = "overloaded"
+
+    def __init__(self, detail: str, *, retry_after: int) -> None:
+        super().__init__(detail, extra={"retry_after": retry_after})
+        self.retry_after = retry_after

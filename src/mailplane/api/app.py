@@ -6,12 +6,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
-from sqlalchemy import text
 
 from mailplane import __version__
 from mailplane.aliases.endpoints import router as aliases_router
 from mailplane.api import errors
+from mailplane.api.admission import Admission
 from mailplane.api.body_limit import BodyLimit
 from mailplane.audit.endpoints import router as audit_router
 from mailplane.auth.endpoints import router as auth_router
@@ -28,6 +29,8 @@ from mailplane.tenants.endpoints import router as tenants_router
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
 # bigger is refused with 413 before it is read into memory.
 MAX_BODY_BYTES = 1024 * 1024
+# Worker threads beyond the admitted requests: sync dependencies of unadmitted paths.
+HEADROOM_THREADS = 8
 
 DESCRIPTION = """
 mailplane's HTTP API. Platform operators authenticate with an `x-service-token` header;
@@ -44,6 +47,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        # Every admitted request must find a worker thread (admission.py explains why).
+        threads = anyio.to_thread.current_default_thread_limiter()
+        admitted = settings.api_max_concurrent_reads + settings.api_max_concurrent_writes
+        threads.total_tokens = max(threads.total_tokens, admitted + HEADROOM_THREADS)
         yield
         if owns_database:
             db.dispose()
@@ -54,9 +61,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    # The body limit wraps admission, so that a write's body is counted while admission
+    # reads it ahead.
+    app.add_middleware(Admission, settings=settings)
     app.add_middleware(BodyLimit, max_body_size=MAX_BODY_BYTES)
     app.state.settings = settings
     app.state.database = db
+    app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
     errors.install(app)
     for router in (
         auth_router,
@@ -72,12 +83,15 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     ):
         app.include_router(router)
 
+    # /healthz has a thread and a connection of its own: it answers while every admitted
+    # request is busy, and a flood of health checks queues only behind itself.
+    health_thread = anyio.CapacityLimiter(1)
+
     @app.get("/healthz", tags=["health"])
-    def health(request: Request) -> dict[str, Any]:
+    async def health(request: Request) -> dict[str, Any]:
         """Liveness and database reachability."""
         database: Database = request.app.state.database
-        with database.session(write=False) as session:
-            session.execute(text("SELECT 1"))
+        await anyio.to_thread.run_sync(database.ping, limiter=health_thread)
         return {"status": "ok", "version": __version__}
 
     return app

@@ -8,10 +8,12 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError
+from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mailplane.errors import MailplaneError, Throttled
+from mailplane.db.overload import overload_of
+from mailplane.errors import MailplaneError, Overloaded, Throttled
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ def _location(loc: tuple[Any, ...] | list[Any]) -> str:
 async def _mailplane_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, MailplaneError)
     headers = {}
-    if isinstance(exc, Throttled):
+    if isinstance(exc, Throttled | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
     return JSONResponse(
         error_body(exc.code, exc.detail, **exc.extra), status_code=exc.status, headers=headers
@@ -88,6 +90,17 @@ async def _data_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    # The last line: a database too busy to answer in time (SQLite's lock past the busy
+    # timeout, no free connection, PostgreSQL out of connections or a lost serialization
+    # race) is "retry later", never a bare 500. Anything else still is a bug.
+    overloaded = overload_of(exc)
+    if overloaded is None:
+        return await _unexpected(request, exc)
+    log.warning("database overloaded: %s", exc)
+    return await _mailplane_error(request, overloaded)
+
+
 async def _unexpected(_request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error", exc_info=exc)
     return JSONResponse(
@@ -101,4 +114,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(DataError, _data_error)
+    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(PoolTimeout, _database_error)
     app.add_exception_handler(Exception, _unexpected)

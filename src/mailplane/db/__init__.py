@@ -4,6 +4,11 @@ SQLite runs in WAL mode with foreign keys on. Writers take the write lock when t
 transaction begins (``BEGIN IMMEDIATE``): a deferred transaction that reads first and
 then writes can fail at once with "database is locked" when another writer committed in
 between, and the busy timeout does not help in that case.
+
+Pool sizes follow the API's admission limits (``api_max_concurrent_reads`` + ``..._writes``):
+a request keeps its connection until its response is serialised, so the pool must hold one
+per admitted request, or requests that hold a worker thread wait for a connection held by
+requests that wait for a worker thread.
 """
 
 from __future__ import annotations
@@ -12,15 +17,13 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailplane.config import Settings
-
-_IMMEDIATE = "mailplane_sqlite_immediate"
+from mailplane.db import sqlite
 
 
 def normalize_url(url: str) -> str:
@@ -47,35 +50,40 @@ def create_private_sqlite_file(url: str) -> None:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
 
 
-def make_engine(settings: Settings) -> Engine:
+# Headroom beyond the admitted requests: the CLI, the DNS loop and a request's short
+# authentication session.
+POOL_HEADROOM = 4
+# Waiting longer than this for a connection means the database is overloaded: 503.
+POOL_TIMEOUT_SECONDS = 10
+
+
+def pool_capacity(settings: Settings) -> int:
+    return settings.api_max_concurrent_reads + settings.api_max_concurrent_writes + POOL_HEADROOM
+
+
+def make_engine(settings: Settings, *, capacity: int | None = None) -> Engine:
     url = normalize_url(settings.resolved_database_url)
+    size = pool_capacity(settings) if capacity is None else capacity
+    steady = min(size, 8 if url.startswith("sqlite") else 10)
+    pool = {
+        "pool_size": steady,
+        "max_overflow": size - steady,
+        "pool_timeout": POOL_TIMEOUT_SECONDS,
+    }
     if url.startswith("sqlite"):
         create_private_sqlite_file(url)
         engine = create_engine(
             url,
-            connect_args={"isolation_level": None, "check_same_thread": False, "timeout": 30},
-            pool_size=8,
-            max_overflow=16,
+            connect_args={
+                "isolation_level": None,
+                "check_same_thread": False,
+                "timeout": settings.database_busy_timeout_seconds,
+            },
+            **pool,
         )
-        _install_sqlite_hooks(engine)
+        sqlite.install_hooks(engine, settings.database_busy_timeout_seconds)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
-
-
-def _install_sqlite_hooks(engine: Engine) -> None:
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        immediate = connection.get_execution_options().get(_IMMEDIATE, False)
-        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 class Database:
@@ -85,12 +93,20 @@ class Database:
         self.settings = settings
         self.engine = make_engine(settings)
         writer_bind = (
-            self.engine.execution_options(**{_IMMEDIATE: True})
+            self.engine.execution_options(**{sqlite.IMMEDIATE: True})
             if settings.is_sqlite
             else self.engine
         )
         self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
         self._writer = sessionmaker(bind=writer_bind, expire_on_commit=False)
+        self._health_engine: Engine | None = None
+
+    def ping(self) -> None:
+        """SELECT 1 on a connection of its own (/healthz): never queued behind requests."""
+        if self._health_engine is None:
+            self._health_engine = make_engine(self.settings, capacity=1)
+        with self._health_engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
 
     def session(self, *, write: bool) -> Session:
         return (self._writer if write else self._reader)()
@@ -110,3 +126,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._health_engine is not None:
+            self._health_engine.dispose()

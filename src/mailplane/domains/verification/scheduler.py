@@ -5,19 +5,28 @@ due domains in small batches: one short transaction moves their ``next_check_at`
 ahead (so that another process, or the next run, does not take them too), the DNS work
 runs outside any transaction in a thread pool, and each result is written in its own short
 transaction. On PostgreSQL the claim skips rows another node has locked.
+
+A database too busy for these short transactions (a burst of API writes holding SQLite's
+lock past the busy timeout, no free connection) does not fail the run: results are stored
+again after a pause, and if that fails too the run ends early with a warning. Nothing is
+dropped: claimed domains become due again when their lease runs out, the rest stay due.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import or_, select
 
 from mailplane.config import Settings
 from mailplane.db import Database
+from mailplane.db.overload import overload_of
 from mailplane.dkim import rotation
 from mailplane.domains.verification.checks import Check, Report
 from mailplane.domains.verification.state import (
@@ -31,9 +40,13 @@ from mailplane.models import AliasDomain, DkimKey, Domain, utcnow
 from mailplane.protocols.dns.resolver import DnsClient
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 # A claimed domain not finished within this time (a crash) becomes due again.
 CLAIM_LEASE = timedelta(minutes=10)
+# Storing a batch's results when the database is busy: tries, and the pause between them.
+STORE_ATTEMPTS = 3
+STORE_RETRY_SECONDS = 2.0
 
 
 def claim_due(
@@ -142,19 +155,58 @@ def run_pending(
     workers = concurrency or settings.verification_concurrency
     done = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="dns-verify") as pool:
+        limit = max(settings.verification_batch_size, workers)
         while True:
-            batch = claim_due(
-                settings, database, now, max(settings.verification_batch_size, workers)
-            )
+            batch = _when_not_busy(lambda: claim_due(settings, database, now, limit), "claim")
             if not batch:
                 break
             results = list(pool.map(lambda s: (s, contained_check(dns, settings, s)), batch))
-            _store(settings, database, results, now)
+            if not _store_patiently(settings, database, results, now):
+                break
             done += len(results)
-    done_keys = rotation.retire_due_keys(settings, database, now)
+    done_keys = (
+        _when_not_busy(lambda: rotation.retire_due_keys(settings, database, now), "retire") or 0
+    )
     if done or done_keys:
         log.info("dns: checked %d domains, retired %d DKIM keys", done, done_keys)
     return done
+
+
+def _when_not_busy(work: Callable[[], _T], what: str) -> _T | None:
+    """``work()``, or None with a warning when the database is too busy for it now."""
+    try:
+        return work()
+    except Exception as exc:
+        if overload_of(exc) is None:
+            raise
+        log.warning("dns: database busy, %s left for the next run: %s", what, exc)
+        return None
+
+
+def _store_patiently(
+    settings: Settings,
+    database: Database,
+    results: list[tuple[DomainSnapshot, Report]],
+    now: datetime,
+) -> bool:
+    """Store a batch's results, pausing and trying again while the database is busy."""
+    for attempt in range(1, STORE_ATTEMPTS + 1):
+        try:
+            _store(settings, database, results, now)
+            return True
+        except Exception as exc:
+            if overload_of(exc) is None:
+                raise
+            if attempt == STORE_ATTEMPTS:
+                log.warning(
+                    "dns: database busy, %d checked domains will be checked again when "
+                    "their claim expires: %s",
+                    len(results),
+                    exc,
+                )
+                return False
+            time.sleep(STORE_RETRY_SECONDS * attempt)
+    return False
 
 
 def run_forever(
