@@ -4,6 +4,7 @@ owned, ``preexisting``), new unproven ones do not, and the downgrade restores 00
 from __future__ import annotations
 
 import secrets
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -76,12 +77,14 @@ def _insert(engine: Engine, domain: str, *, token: bool = False) -> None:
                 "token": secrets.token_hex(16),
             },
         )
+        # After 0005 (so after 0004) a mailbox row carries its storage id.
+        storage_column, storage_value = (", storage_id", ", :storage") if token else ("", "")
         connection.execute(
             text(
-                "INSERT INTO mailboxes (tenant_id, domain_id, local_part, email, display_name, "
+                "INSERT INTO mailboxes (tenant_id, domain_id, local_part, email, display_name, "  # noqa: S608
                 "password_hash, quota_mb, status, maildir, created_at, updated_at, "
-                "password_changed_at) VALUES (:tenant, :domain, 'info', :email, '', 'x', 0, "
-                "'active', :maildir, :now, :now, :now)"
+                f"password_changed_at{storage_column}) VALUES (:tenant, :domain, 'info', "
+                f":email, '', 'x', 0, 'active', :maildir, :now, :now, :now{storage_value})"
             ),
             {
                 "tenant": tenant_id,
@@ -89,6 +92,7 @@ def _insert(engine: Engine, domain: str, *, token: bool = False) -> None:
                 "email": f"info@{domain}",
                 "maildir": f"{domain}/info/",
                 "now": NOW,
+                "storage": str(uuid.uuid4()),
             },
         )
 
