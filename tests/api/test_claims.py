@@ -10,7 +10,9 @@ import secrets
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
+from mailplane.db import Database
 from tests.support.api import Api
 
 CYRILLIC_A = "\u0430"
@@ -102,6 +104,49 @@ def test_tenant_admin_may_not_say_owned(admin: tuple[Api, int], api: Api) -> Non
         client, domain["id"], f"a{secrets.token_hex(4)}.test", owned=True
     )
     _refused(response, 403, "platform_only")
+
+
+def test_operator_marks_an_existing_name_owned_or_withdraws_it(
+    admin: tuple[Api, int], api: Api, database: Database
+) -> None:
+    """Later, too: a name created unproven (or preexisting) can be settled by the operator,
+    and a proof that no longer holds can be withdrawn. Postfix sees it at the next lookup."""
+    client, tenant_id = admin
+    domain = client.ok("POST", "/api/v1/mail/domains", 201, json={"domain": _name()})
+    assert not _routed(database, domain["domain_ascii"])
+    _refused(
+        client.patch(f"/api/v1/mail/domains/{domain['id']}", json={"owned": True}),
+        403,
+        "platform_only",
+    )
+
+    owned = api.ok("PATCH", f"/api/v1/mail/domains/{domain['id']}", json={"owned": True})
+    assert (owned["owned"], owned["ownership_method"]) == (True, "operator")
+    assert _routed(database, domain["domain_ascii"])
+    _refused(
+        client.patch(f"/api/v1/mail/domains/{domain['id']}", json={"owned": False}),
+        403,
+        "platform_only",
+    )
+
+    withdrawn = api.ok("PATCH", f"/api/v1/mail/domains/{domain['id']}", json={"owned": False})
+    assert (withdrawn["owned"], withdrawn["ownership_status"]) == (False, "pending")
+    assert not _routed(database, domain["domain_ascii"])
+    updates = api.ok(
+        "GET", "/api/v1/audit", params={"action": "domain.update", "customer_id": tenant_id}
+    )["items"]
+    assert [e["details"].get("owned") for e in updates[:2]] == [False, True]
+
+
+def _name() -> str:
+    return f"settle-{secrets.token_hex(4)}.test"
+
+
+def _routed(database: Database, name: str) -> bool:
+    """What Postfix's virtual-domain lookup answers for the name."""
+    with database.session(write=False) as session:
+        query = text("SELECT name FROM mp_virtual_domains WHERE name = :name")
+        return session.execute(query, {"name": name}).first() is not None
 
 
 @pytest.mark.parametrize("value", ["yes", "true", 1, 0, None])

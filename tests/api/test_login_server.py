@@ -4,14 +4,11 @@ or not, and a real server answers concurrent requests from its own thread pool."
 
 from __future__ import annotations
 
-import os
 import secrets
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 
 import httpx
 import pytest
@@ -21,53 +18,23 @@ from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.models import ThrottleCounter
 from tests.support.api import Api
-from tests.support.ports import free_port, wait_for_port
+from tests.support.live_api import live_api
 
 PASSWORD = "admin-password-1"
 PAIR_LIMIT = 5
 ACCOUNT_LIMIT = 8
 
 
-@contextmanager
-def _serve(settings: Settings, **extra_env: str) -> Iterator[str]:
-    """``mailplane serve`` on the tests' database, with these MAILPLANE_* settings."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "MAILPLANE_ENV": "test",
-        "MAILPLANE_STATE_DIR": str(settings.state_dir),
-        "MAILPLANE_SECRET_KEY": settings.effective_secret(),
-        "MAILPLANE_API_PORT": str(port),
-        "MAILPLANE_ARGON2_MEMORY_KIB": "1024",
-        "MAILPLANE_ARGON2_TIME_COST": "1",
-        "MAILPLANE_LOGIN_MAX_FAILURES_PER_SOURCE": str(PAIR_LIMIT),
-        **extra_env,
-    }
-    env.pop("MAILPLANE_DATABASE_URL", None)
-    env.pop("FORWARDED_ALLOW_IPS", None)
-    if settings.database_url:
-        env["MAILPLANE_DATABASE_URL"] = settings.database_url.get_secret_value()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mailplane.cli.main", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        wait_for_port(port, timeout=30)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.terminate()
-        _, stderr = server.communicate(timeout=30)
-        assert "Traceback" not in stderr, stderr[-3000:]
+def _serve(settings: Settings, **overrides: str) -> AbstractContextManager[str]:
+    """``mailplane serve`` on the tests' database, cheap hashes, these settings."""
+    return live_api(settings, login_max_failures_per_source=str(PAIR_LIMIT), **overrides)
 
 
 @pytest.fixture(scope="module")
 def untrusting(settings: Settings, database: Database) -> Iterator[str]:
     """The default: no trusted proxies. The account ceiling is out of reach here, so only
     the (account, address) limit can stop the rotation below."""
-    with _serve(settings, MAILPLANE_LOGIN_MAX_FAILURES_PER_ACCOUNT="1000") as url:
+    with _serve(settings, login_max_failures_per_account="1000") as url:
         yield url
 
 
@@ -76,8 +43,8 @@ def behind_proxy(settings: Settings, database: Database) -> Iterator[str]:
     """Loopback is a trusted proxy: X-Forwarded-For names the client."""
     with _serve(
         settings,
-        MAILPLANE_TRUSTED_PROXIES='["127.0.0.1"]',
-        MAILPLANE_LOGIN_MAX_FAILURES_PER_ACCOUNT=str(ACCOUNT_LIMIT),
+        trusted_proxies='["127.0.0.1"]',
+        login_max_failures_per_account=str(ACCOUNT_LIMIT),
     ) as url:
         yield url
 

@@ -16,6 +16,7 @@ import tempfile
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -128,33 +129,51 @@ def _api(port: int, token: str, path: str, body: dict[str, object]) -> dict[str,
         return result
 
 
+@contextmanager
+def _platform(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], str, Path]]:
+    """``mailplane init``, then ``mailplane up`` until the block ends: the process, the admin
+    token init printed, and the log of up."""
+    init = subprocess.run([str(BIN), "init"], env=env, capture_output=True, text=True, timeout=60)
+    assert init.returncode == 0, init.stderr
+    token = init.stdout.strip().splitlines()[-1]
+    log = Path(env["MAILPLANE_STATE_DIR"]) / "up.log"
+    with log.open("wb") as out:
+        up = subprocess.Popen([str(BIN), "up"], env=env, stdout=out, stderr=out)
+    try:
+        wait_for_port(int(env["MAILPLANE_API_PORT"]), timeout=30)
+        yield up, token, log
+    finally:
+        up.send_signal(signal.SIGTERM)
+        try:
+            up.wait(30)
+        except subprocess.TimeoutExpired:
+            up.kill()
+
+
+def _mailbox(port: int, token: str, domain: str, password: str) -> tuple[int, dict[str, object]]:
+    """A tenant, its owned domain and ``info@`` there: the tenant id and the mailbox."""
+    tenant = _api(port, token, "/api/v1/tenants", {"name": f"{domain}-tenant"})
+    created = _api(
+        port,
+        token,
+        "/api/v1/mail/domains",
+        {"domain": domain, "customer_id": tenant["id"], "owned": True},
+    )
+    box = _api(
+        port,
+        token,
+        f"/api/v1/mail/domains/{created['id']}/accounts",
+        {"local_part": "info", "password": password},
+    )
+    return int(str(tenant["id"])), box
+
+
 def test_mail_flows_while_the_api_is_down_and_the_api_comes_back(
     platform_env: dict[str, str],
 ) -> None:
-    init = subprocess.run(
-        [str(BIN), "init"], env=platform_env, capture_output=True, text=True, timeout=60
-    )
-    assert init.returncode == 0, init.stderr
-    token = init.stdout.strip().splitlines()[-1]
     api_port = int(platform_env["MAILPLANE_API_PORT"])
-    log = Path(platform_env["MAILPLANE_STATE_DIR"]) / "up.log"
-    with log.open("wb") as out:
-        up = subprocess.Popen([str(BIN), "up"], env=platform_env, stdout=out, stderr=out)
-    try:
-        wait_for_port(api_port, timeout=30)
-        tenant = _api(api_port, token, "/api/v1/tenants", {"name": "down-test"})
-        domain = _api(
-            api_port,
-            token,
-            "/api/v1/mail/domains",
-            {"domain": "down.test", "customer_id": tenant["id"], "owned": True},
-        )
-        _api(
-            api_port,
-            token,
-            f"/api/v1/mail/domains/{domain['id']}/accounts",
-            {"local_part": "info", "password": "password-while-down"},
-        )
+    with _platform(platform_env) as (up, token, log):
+        _mailbox(api_port, token, "down.test", "password-while-down")
         api_pid = next(
             pid
             for pid in _children_of(up.pid)
@@ -181,12 +200,6 @@ def test_mail_flows_while_the_api_is_down_and_the_api_comes_back(
         wait_for_port(api_port, timeout=30)
         assert api_pid not in _children_of(up.pid)
         assert "restart" in log.read_text()
-    finally:
-        up.send_signal(signal.SIGTERM)
-        try:
-            up.wait(30)
-        except subprocess.TimeoutExpired:
-            up.kill()
 
 
 def test_up_purges_deleted_mailboxes_after_the_grace_period(
@@ -197,35 +210,16 @@ def test_up_purges_deleted_mailboxes_after_the_grace_period(
         "MAILPLANE_MAILBOX_PURGE_GRACE_HOURS": "0",
         "MAILPLANE_MAILBOX_PURGE_INTERVAL_SECONDS": "0.2",
     }
-    init = subprocess.run([str(BIN), "init"], env=env, capture_output=True, text=True, timeout=60)
-    assert init.returncode == 0, init.stderr
-    token = init.stdout.strip().splitlines()[-1]
     api_port = int(env["MAILPLANE_API_PORT"])
     mail_root = Path(env["MAILPLANE_STATE_DIR"]) / "mail"
-    log = Path(env["MAILPLANE_STATE_DIR"]) / "up.log"
-    with log.open("wb") as out:
-        up = subprocess.Popen([str(BIN), "up"], env=env, stdout=out, stderr=out)
-    try:
-        wait_for_port(api_port, timeout=30)
-        tenant = _api(api_port, token, "/api/v1/tenants", {"name": "purge-test"})
-        domain = _api(
-            api_port,
-            token,
-            "/api/v1/mail/domains",
-            {"domain": "purge.test", "customer_id": tenant["id"], "owned": True},
-        )
-        box = _api(
-            api_port,
-            token,
-            f"/api/v1/mail/domains/{domain['id']}/accounts",
-            {"local_part": "info", "password": "password-to-purge"},
-        )
+    with _platform(env) as (_up, token, log):
+        tenant_id, box = _mailbox(api_port, token, "purge.test", "password-to-purge")
         _send(int(env["MAILPLANE_SMTP_PORT"]), "a@example.org", "info@purge.test", "purge me")
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and not list(mail_root.glob("*/*/Maildir/new/*")):
             time.sleep(0.05)
         (home,) = {path.parents[2] for path in mail_root.glob("*/*/Maildir/new/*")}
-        assert home.parent.name == str(tenant["id"])
+        assert home.parent.name == str(tenant_id)
 
         request = urllib.request.Request(
             f"http://127.0.0.1:{api_port}/api/v1/mail/accounts/{box['id']}",
@@ -239,9 +233,3 @@ def test_up_purges_deleted_mailboxes_after_the_grace_period(
         while time.monotonic() < deadline and home.exists():
             time.sleep(0.05)
         assert not home.exists(), log.read_text()
-    finally:
-        up.send_signal(signal.SIGTERM)
-        try:
-            up.wait(30)
-        except subprocess.TimeoutExpired:
-            up.kill()

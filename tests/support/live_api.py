@@ -28,6 +28,9 @@ def live_api(settings: Settings, **overrides: str) -> Iterator[str]:
         "MAILPLANE_ARGON2_TIME_COST": str(settings.argon2_time_cost),
         **{f"MAILPLANE_{name.upper()}": value for name, value in overrides.items()},
     }
+    # Only what the test says: no database or proxy trust leaking in from the environment.
+    env.pop("MAILPLANE_DATABASE_URL", None)
+    env.pop("FORWARDED_ALLOW_IPS", None)
     if settings.database_url:
         env["MAILPLANE_DATABASE_URL"] = settings.database_url.get_secret_value()
     with tempfile.TemporaryFile() as log:

@@ -53,6 +53,12 @@ class DomainUpdate(RequestModel):
     status: Literal["active", "suspended", "disabled"] | None = None
     dns_automation: Literal["manual", "rfc2136", "lexicon"] | None = None
     dns_settings: dict[str, Any] | None = None
+    owned: StrictBool | None = Field(
+        default=None,
+        description="Operators only (service token): true marks the name as owned now; "
+        "false withdraws the ownership (the name stops routing mail until it is proven "
+        "again). Audited. A tenant admin sending it gets 403 platform_only.",
+    )
 
 
 class Ownership(ResponseModel):

@@ -176,6 +176,12 @@ def update_domain(
             settings, domain.dns_automation, data.dns_settings
         )
         changes["dns_settings"] = sorted(data.dns_settings)  # names only: values may be secret
+    if data.owned is not None:
+        _require_platform_for_owned(principal, data.owned)  # withdrawing too
+        if data.owned != (domain.owned_at is not None):
+            domain.owned_at = utcnow() if data.owned else None
+            domain.ownership_method = OwnershipMethod.OPERATOR if data.owned else None
+            changes["owned"] = data.owned
     if changes:
         session.flush()
         record(
