@@ -140,6 +140,9 @@ class Settings(BaseSettings):
     dns_timeout_seconds: float = Field(default=3.0, gt=0, le=60)
     # A domain whose SPF/DKIM/MX break keeps sending this long, then sending is disabled.
     verification_grace_hours: float = Field(default=72.0, ge=0)
+    # A name a tenant added but never proved stops blocking other tenants after this long:
+    # the next tenant to claim it takes it over (a squatter cannot hold a name forever).
+    unproven_claim_days: float = Field(default=14.0, gt=0)
     # Periodic re-check: every domain is looked at about this often, spread by jitter.
     verification_interval_minutes: float = Field(default=360.0, gt=0)
     verification_failing_interval_minutes: float = Field(default=30.0, gt=0)

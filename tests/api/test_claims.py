@@ -7,11 +7,13 @@ The platform's names in these tests come from the suite's settings: the host nam
 from __future__ import annotations
 
 import secrets
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
+from mailplane.config import Settings
 from mailplane.db import Database
 from tests.support.api import Api
 
@@ -316,3 +318,52 @@ def test_alias_domain_is_created_unproven_with_its_record(admin: tuple[Api, int]
         json={"name": f"alias-{secrets.token_hex(4)}.test", "owned": True},
     )
     assert by_operator["ownership_method"] == "operator"
+
+
+def _age(database: Database, name: str, days: float) -> None:
+    """Move a claim's creation into the past (what the clock would do)."""
+    with database.transaction() as session:
+        for table in ("domains", "alias_domains"):
+            session.execute(
+                text(f"UPDATE {table} SET created_at = :then WHERE name = :name"),  # noqa: S608
+                {"then": datetime.now(UTC) - timedelta(days=days), "name": name},
+            )
+
+
+def test_a_name_never_proven_stops_blocking_other_tenants(
+    api: Api, database: Database, settings: Settings
+) -> None:
+    """A squatter adds a name it cannot prove: the real owner is refused only until the
+    claim is stale, then takes the name over; the squatter's mailboxes stay restorable."""
+    squatter_id = api.tenant()["id"]
+    squatter = api.tenant_admin(squatter_id)
+    owner = api.tenant_admin(api.tenant()["id"])
+    name = _name()
+    held = squatter.ok("POST", "/api/v1/mail/domains", 201, json={"domain": name})
+    box = api.mailbox(held["id"], "info")
+    _refused(_create_domain(owner, name), 409, "domain_exists")
+
+    _age(database, name, settings.unproven_claim_days + 1)
+    taken = owner.ok("POST", "/api/v1/mail/domains", 201, json={"domain": name})
+    assert (taken["domain_ascii"], taken["owned"]) == (name, False)  # and must prove it
+    assert squatter.get(f"/api/v1/mail/domains/{held['id']}").status_code == 404
+    released = squatter.ok("GET", "/api/v1/audit", params={"action": "domain.release"})
+    assert [e["object_id"] for e in released["items"]] == [held["id"]]
+    kept = api.ok("GET", "/api/v1/mail/deleted-accounts", params={"customer_id": squatter_id})
+    assert [k["mailbox_id"] for k in kept["items"]] == [box["id"]]
+
+
+def test_proven_and_operator_owned_names_are_never_released(
+    api: Api, database: Database, settings: Settings
+) -> None:
+    other = api.tenant_admin(api.tenant()["id"])
+    owned = api.domain(api.tenant()["id"], _name(), owned=True)
+    alias = _name()
+    api.ok("POST", f"/api/v1/mail/domains/{owned['id']}/alias-domains", 201, json={"name": alias})
+    for name in (owned["domain_ascii"], alias):
+        _age(database, name, settings.unproven_claim_days + 1)
+    _refused(_create_domain(other, owned["domain_ascii"]), 409, "domain_exists")
+    # The unproven alias domain of the same stale age is released to the claimant.
+    taken = other.ok("POST", "/api/v1/mail/domains", 201, json={"domain": alias})
+    assert taken["domain_ascii"] == alias
+    assert api.ok("GET", f"/api/v1/mail/domains/{owned['id']}/alias-domains")["items"] == []

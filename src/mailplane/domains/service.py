@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -12,7 +14,7 @@ from mailplane.auth.authority import (
     require_not_operator_held,
     status_setter,
 )
-from mailplane.auth.principals import Principal, get_owned
+from mailplane.auth.principals import SYSTEM, Principal, get_owned
 from mailplane.config import Settings
 from mailplane.db.pagination import Page, keyset_page
 from mailplane.dkim.rotation import add_key
@@ -89,6 +91,53 @@ def _require_platform_for_owned(principal: Principal, owned: bool | None) -> Non
         )
 
 
+def release_stale_claim(session: Session, settings: Settings, name: str, tenant_id: int) -> None:
+    """A name another tenant added but has not proven for ``unproven_claim_days`` no longer
+    blocks this tenant: the stale row is deleted (its mailboxes' files kept restorable like
+    any deleted mailbox's) and audited in the old tenant's log as ``*.release``. Proven
+    names, and names an operator marked owned, are never released."""
+    stale_before = utcnow() - timedelta(days=settings.unproven_claim_days)
+    domain = session.scalar(
+        select(Domain).where(
+            Domain.name == name,
+            Domain.owned_at.is_(None),
+            Domain.tenant_id != tenant_id,
+            Domain.created_at <= stale_before,
+        )
+    )
+    if domain is not None:
+        _audit_release(session, "domain", domain.id, domain.tenant_id, name)
+        storage.retain_all_of_domain(session, SYSTEM, settings, domain.id)
+        session.delete(domain)
+        session.flush()
+    alias_domain = session.scalar(
+        select(AliasDomain).where(
+            AliasDomain.name == name,
+            AliasDomain.owned_at.is_(None),
+            AliasDomain.tenant_id != tenant_id,
+            AliasDomain.created_at <= stale_before,
+        )
+    )
+    if alias_domain is not None:
+        _audit_release(session, "alias_domain", alias_domain.id, alias_domain.tenant_id, name)
+        session.delete(alias_domain)
+        session.flush()
+
+
+def _audit_release(
+    session: Session, object_type: str, object_id: int, tenant_id: int, name: str
+) -> None:
+    record(
+        session,
+        SYSTEM,
+        f"{object_type}.release",
+        object_type=object_type,
+        object_id=object_id,
+        tenant_id=tenant_id,
+        details={"name": name, "reason": "never proven; claimed by another tenant"},
+    )
+
+
 def claim_name(
     session: Session,
     principal: Principal,
@@ -101,6 +150,7 @@ def claim_name(
     _require_platform_for_owned(principal, owned)
     name = to_a_label(raw_name)
     refuse_unclaimable(session, settings, name, tenant_id, operator=principal.is_platform)
+    release_stale_claim(session, settings, name, tenant_id)
     if name_taken(session, name):
         raise Conflict(f"the domain {name} is already hosted here", code="domain_exists")
     if owned:
