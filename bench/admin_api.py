@@ -9,9 +9,10 @@ earlier row).
 
 Then the concurrent-writes phase (issue 7, defect 3): 200 writers at once (half mailbox
 creates, half password/name updates), while one prober asks ``/healthz`` and a mailbox GET
-in a loop. It reports how many writes answered 5xx (must be 0) and 503 (overload, with
-Retry-After), and the p99 of /healthz and the GET during the burst; the reference is the
-same probes' p99 on the idle server just before.
+in a loop. It reports how many writes answered 5xx (must be 0), 429 (the burst's own
+backlog, with Retry-After) and 503 (overload, with Retry-After), and the p99 of /healthz
+and the GET during the burst; the reference is the same probes' p99 on the idle server
+just before.
 
 Password hashing uses cheap argon2 parameters (1 MiB, t=1): the benchmark measures the API
 and the database, not the hash cost, which is a production setting.
@@ -291,6 +292,7 @@ async def burst(args: argparse.Namespace, base: str, headers: dict[str, str]) ->
         "concurrent_write_4xx": sum(1 for s in statuses if 400 <= s < 500),
         "concurrent_write_5xx": sum(1 for s in statuses if s >= 500),
         "concurrent_write_503": statuses.count(503),
+        "concurrent_write_429": statuses.count(429),
         "concurrent_write_missing_retry_after": missing_retry_after,
         "concurrent_write_p50_ms": round(statistics.median(write_ms), 1),
         "concurrent_write_max_ms": round(max(write_ms), 1),
@@ -347,7 +349,8 @@ def main() -> None:
     print(
         f"burst:  {args.writers} concurrent writes in {result['concurrent_write_seconds']} s: "
         f"{result['concurrent_write_2xx']} 2xx, {result['concurrent_write_4xx']} 4xx, "
-        f"{result['concurrent_write_5xx']} 5xx ({result['concurrent_write_503']} x 503); "
+        f"{result['concurrent_write_5xx']} 5xx ({result['concurrent_write_503']} x 503), "
+        f"{result['concurrent_write_429']} x 429; "
         f"max {result['concurrent_write_max_ms']} ms"
     )
     print(

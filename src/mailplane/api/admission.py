@@ -11,7 +11,9 @@ Here requests wait *before* they take a thread, in two queues: writes (any metho
 GET/HEAD/OPTIONS) and reads, each with its own limit. Together the limits stay below the
 thread pool and the connection pool (db.pool_capacity), so an admitted request always
 finds a thread and a connection, and reads never queue behind writes. A request that
-waits longer than ``api_queue_seconds`` gets 503 ``overloaded`` with ``Retry-After``.
+waits longer than ``api_queue_seconds`` gets ``Retry-After`` and 429 ``too_many_requests``
+when it waited behind its own client's requests (the limit it tripped), else 503
+``overloaded`` (the platform is busy for everyone).
 
 Each queue serves clients in turn (fair_slots.py): a tenant (by its verified access
 token), a service token, or else a client address. One tenant's burst then delays that
@@ -70,18 +72,21 @@ class Admission:
         slots = self.slots[kind]
         client = self._client(scope)
         if not await slots.acquire(client, self.queue_seconds):
+            own = slots.backlog(client)
             log.warning(
-                "overloaded: a %s of %s waited %.0f s; answered 503",
+                "overloaded: a %s of %s waited %.0f s behind %d of its own; answered %d",
                 kind,
                 client[:24],
                 self.queue_seconds,
+                own,
+                429 if own else 503,
             )
-            await self._overloaded(kind)(scope, receive, send)
+            await self._refusal(kind, own)(scope, receive, send)
             return
         try:
             await self.app(scope, receive, send)
         finally:
-            slots.release()
+            slots.release(client)
 
     def _client(self, scope: Scope) -> str:
         """Whose turn this request waits for. Only a verified token names a tenant; the
@@ -100,11 +105,19 @@ class Admission:
         client = scope.get("client")
         return f"address:{client[0] if client else ''}"
 
-    def _overloaded(self, kind: str) -> JSONResponse:
-        detail = f"too many {kind}s in progress; nothing was changed, retry in {self.retry_after} s"
+    def _refusal(self, kind: str, own: int) -> JSONResponse:
+        """429 when the client waited behind its own requests (its burst is what it hit:
+        a limit it tripped, SECURITY.md 5), else 503 (the platform is busy for everyone)."""
+        retry = f"nothing was changed, retry in {self.retry_after} s"
+        if own:
+            error, status = "too_many_requests", 429
+            detail = f"{own} of your {kind}s are in progress or waiting; {retry}"
+        else:
+            error, status = "overloaded", 503
+            detail = f"too many {kind}s in progress; {retry}"
         return JSONResponse(
-            {"error": "overloaded", "detail": detail, "retry_after": self.retry_after},
-            status_code=503,
+            {"error": error, "detail": detail, "retry_after": self.retry_after},
+            status_code=status,
             headers={"Retry-After": str(self.retry_after)},
         )
 

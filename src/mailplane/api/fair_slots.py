@@ -9,7 +9,7 @@ write waits for about one write, not for the burst.
 from __future__ import annotations
 
 import asyncio
-from collections import OrderedDict, deque
+from collections import Counter, OrderedDict, deque
 from collections.abc import Hashable
 
 
@@ -17,12 +17,18 @@ class FairSlots:
     def __init__(self, limit: int) -> None:
         self.free = limit
         self._waiting: OrderedDict[Hashable, deque[asyncio.Future[None]]] = OrderedDict()
+        self._holding: Counter[Hashable] = Counter()
+
+    def backlog(self, client: Hashable) -> int:
+        """How many of this client's requests hold a slot or wait for one."""
+        return self._holding[client] + len(self._waiting.get(client, ()))
 
     async def acquire(self, client: Hashable, within: float) -> bool:
-        """True once a slot is ours (give it back with ``release``), False if none came
-        ``within`` seconds (a return value, not a timeout error: the caller answers 503)."""
+        """True once a slot is ours (give it back with ``release(client)``), False if none
+        came ``within`` seconds (a return value, not a timeout error: the caller answers)."""
         if self.free > 0 and not self._waiting:
             self.free -= 1
+            self._holding[client] += 1
             return True
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.setdefault(client, deque()).append(turn)
@@ -32,12 +38,20 @@ class FairSlots:
             self._leave(client, turn)
             raise
         if turn.done():
+            self._holding[client] += 1
             return True
         self._leave(client, turn)
         return False
 
-    def release(self) -> None:
-        """Hand the slot to the next client in turn, or free it."""
+    def release(self, client: Hashable) -> None:
+        """``client`` is done with its slot."""
+        self._holding[client] -= 1
+        if self._holding[client] <= 0:
+            del self._holding[client]
+        self._hand_over()
+
+    def _hand_over(self) -> None:
+        """Hand a freed slot to the next client in turn, or keep it free."""
         while self._waiting:
             client, queue = next(iter(self._waiting.items()))
             turn = queue.popleft()
@@ -52,7 +66,7 @@ class FairSlots:
 
     def _leave(self, client: Hashable, turn: asyncio.Future[None]) -> None:
         if turn.done():  # the slot was handed over just as we gave up: pass it on
-            self.release()
+            self._hand_over()
             return
         turn.cancel()
         queue = self._waiting.get(client)
