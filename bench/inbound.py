@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -119,7 +120,8 @@ def populate(settings: Settings, db: Path, mailboxes: int) -> float:
                     password_hash,
                     1024,
                     "active",
-                    f"b{d}.test/{local}/",
+                    storage_id(f"{local}@b{d}.test"),
+                    maildir(f"{local}@b{d}.test"),
                     now,
                     now,
                     now,
@@ -127,13 +129,23 @@ def populate(settings: Settings, db: Path, mailboxes: int) -> float:
             )
         con.executemany(
             "INSERT INTO mailboxes (tenant_id, domain_id, local_part, email, display_name, "
-            "password_hash, quota_mb, status, maildir, created_at, updated_at, "
-            "password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "password_hash, quota_mb, status, storage_id, maildir, created_at, updated_at, "
+            "password_changed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
     con.execute("ANALYZE")
     con.close()
     return time.perf_counter() - started
+
+
+def storage_id(email: str) -> str:
+    """As mailplane gives every mailbox a UUID of its own; derived from the address here
+    only so that the benchmark can find the Maildir again without a lookup."""
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"mailplane-bench:{email}"))
+
+
+def maildir(email: str) -> str:
+    return f"1/{storage_id(email)}/"  # "<tenant id>/<storage id>/", as the API makes them
 
 
 def recipients(mailboxes: int, count: int, seed: int) -> list[str]:
@@ -144,8 +156,7 @@ def recipients(mailboxes: int, count: int, seed: int) -> list[str]:
 def delivered(settings: Settings, rcpts: list[str]) -> int:
     total = 0
     for rcpt in rcpts:
-        local, domain = rcpt.split("@")
-        new = settings.mail_root / domain / local / "Maildir" / "new"
+        new = settings.mail_root / maildir(rcpt) / "Maildir" / "new"
         with contextlib.suppress(FileNotFoundError):
             total += sum(1 for _ in os.scandir(new))
     return total
@@ -247,8 +258,8 @@ def make_static(settings: Settings, db: Path) -> None:
             "SELECT p.username, p.password, u.maildir, u.quota_rule FROM mp_dovecot_passdb p "
             "JOIN mp_dovecot_userdb u ON u.username = p.username"
         )
-        for user, password, maildir, quota in con.execute(query):
-            home = f"{settings.mail_root}/{maildir}"
+        for user, password, home_dir, quota in con.execute(query):
+            home = f"{settings.mail_root}/{home_dir}"
             out.write(
                 f"{user}:{password}:{vmail.pw_uid}:{vmail.pw_gid}::{home}::"
                 f"userdb_quota_rule={quota}\n"
