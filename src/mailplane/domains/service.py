@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -97,31 +98,34 @@ def release_stale_claim(session: Session, settings: Settings, name: str, tenant_
     any deleted mailbox's) and audited in the old tenant's log as ``*.release``. Proven
     names, and names an operator marked owned, are never released."""
     stale_before = utcnow() - timedelta(days=settings.unproven_claim_days)
-    domain = session.scalar(
-        select(Domain).where(
-            Domain.name == name,
-            Domain.owned_at.is_(None),
-            Domain.tenant_id != tenant_id,
-            Domain.created_at <= stale_before,
-        )
-    )
+    domain = _stale_claim(session, Domain, name, tenant_id, stale_before)
     if domain is not None:
         _audit_release(session, "domain", domain.id, domain.tenant_id, name)
         storage.retain_all_of_domain(session, SYSTEM, settings, domain.id)
         session.delete(domain)
         session.flush()
-    alias_domain = session.scalar(
-        select(AliasDomain).where(
-            AliasDomain.name == name,
-            AliasDomain.owned_at.is_(None),
-            AliasDomain.tenant_id != tenant_id,
-            AliasDomain.created_at <= stale_before,
-        )
-    )
+    alias_domain = _stale_claim(session, AliasDomain, name, tenant_id, stale_before)
     if alias_domain is not None:
         _audit_release(session, "alias_domain", alias_domain.id, alias_domain.tenant_id, name)
         session.delete(alias_domain)
         session.flush()
+
+
+Claimable = TypeVar("Claimable", Domain, AliasDomain)
+
+
+def _stale_claim(
+    session: Session, model: type[Claimable], name: str, tenant_id: int, before: datetime
+) -> Claimable | None:
+    """Another tenant's row for the name, never proven, created before ``before``."""
+    return session.scalar(
+        select(model).where(
+            model.name == name,
+            model.owned_at.is_(None),
+            model.tenant_id != tenant_id,
+            model.created_at <= before,
+        )
+    )
 
 
 def _audit_release(
