@@ -112,7 +112,8 @@ class Settings(BaseSettings):
     mail_inject_networks: list[IPvAnyNetwork] = Field(
         default_factory=lambda: [ip_network("127.0.0.1/32")]
     )
-    # Outbound mail from authenticated users: "[host]:port" (bracketed = no MX lookup).
+    # Outbound relay for the delivery engine (see "Sending" below): "host" or "host:port";
+    # None: deliver to each recipient domain's MX.
     relay_host: str | None = None
     # Off on machines without a usable resolver (the tests): Postfix then never queries DNS.
     mail_dns_enabled: bool = False
@@ -171,6 +172,54 @@ class Settings(BaseSettings):
     public_submission_starttls_port: int = 587
     mta_sts_max_age: int = 604800
 
+    # --- Sending: the send API and the delivery engine (docs/sending.md) ---
+    # Recipients per hour a domain may send through the send API (seed 000: 100/hour);
+    # a tenant's send_rate_per_hour and a key's rate_limit_per_hour override it.
+    send_rate_per_hour: int = Field(default=100, ge=1)
+    # Form keys are public (they sit in a web page): a low limit of their own.
+    form_key_rate_per_hour: int = Field(default=20, ge=1)
+    send_max_recipients: int = Field(default=100, ge=1, le=10000)  # to + cc + bcc
+    send_max_batch: int = Field(default=500, ge=1, le=10000)
+    send_max_message_mb: int = Field(default=25, ge=1, le=200)
+    send_max_schedule_hours: float = Field(default=72.0, gt=0)  # how far ahead send_at may be
+    idempotency_hours: float = Field(default=24.0, gt=0)
+    # Workers: `mailplane up` runs this many delivery worker processes (0: none; then run
+    # `mailplane worker` yourself), each claiming due deliveries in batches.
+    workers: int = Field(default=1, ge=0, le=64)
+    delivery_batch_size: int = Field(default=200, ge=1, le=5000)
+    # A claimed delivery whose worker died is claimed again after this long; a live worker
+    # renews its lease while it works.
+    delivery_lease_seconds: float = Field(default=60.0, gt=0)
+    # Retries: exponential backoff with jitter from the base up to the cap; a delivery still
+    # deferred after delivery_max_age_hours fails (RFC 5321 section 4.5.4.1: 4-5 days).
+    delivery_retry_base_seconds: float = Field(default=60.0, gt=0)
+    delivery_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    delivery_max_age_hours: float = Field(default=120.0, gt=0)
+    delivery_connect_timeout_seconds: float = Field(default=30.0, gt=0)
+    # RFC 5321 section 4.5.3.2 suggests minutes per command; a stalled server must not hold
+    # a worker for ten of them.
+    delivery_command_timeout_seconds: float = Field(default=120.0, gt=0)
+    delivery_concurrency_per_destination: int = Field(default=10, ge=1, le=1000)
+    delivery_concurrency_total: int = Field(default=100, ge=1, le=10000)
+    # The port of remote MX hosts (25; tests point it at a free port on loopback).
+    delivery_smtp_port: int = Field(default=25, ge=1, le=65535)
+    # Resolvers for MX lookups; empty: dns_resolvers, then the system's.
+    delivery_resolvers: list[IPvAnyAddress] = Field(default_factory=list)
+    # HELO name of outbound connections; None: mail_hostname.
+    delivery_helo_name: str | None = None
+    # The platform's bounce domain: VERP return paths (b+<token>@...) and SRS addresses
+    # live there; its MX must be the platform and its SPF must allow sending_ips.
+    bounce_domain: str | None = None  # None: mail_hostname
+    # Instead of MX delivery, hand everything to this relay ("host" or "host:port").
+    relay_username: str | None = None
+    relay_password: SecretStr | None = None
+    # starttls: required; opportunistic: when offered; implicit: TLS from the first byte.
+    relay_tls: Literal["starttls", "opportunistic", "implicit", "none"] = "starttls"
+    # The SMTP intake: Postfix hands every non-local message to it (loopback only).
+    intake_port: int = Field(default=2590, ge=1, le=65535)
+    # The submission milter: the header From must belong to the logged-in user.
+    milter_port: int = Field(default=2591, ge=1, le=65535)
+
     @field_validator("mail_hostname")
     @classmethod
     def _lower(cls, value: str) -> str:
@@ -219,6 +268,10 @@ class Settings(BaseSettings):
         return self.tls_key_file or self.state_dir / "tls" / "key.pem"
 
     @property
+    def effective_bounce_domain(self) -> str:
+        return (self.bounce_domain or self.mail_hostname).strip().rstrip(".").lower()
+
+    @property
     def secret_file(self) -> Path:
         return self.state_dir / "secret_key"
 
@@ -243,7 +296,9 @@ class Settings(BaseSettings):
             )
 
 
-SECRET_FIELDS = frozenset({"database_url", "secret_key", "rfc2136_key_secret", "lexicon_options"})
+SECRET_FIELDS = frozenset(
+    {"database_url", "secret_key", "rfc2136_key_secret", "lexicon_options", "relay_password"}
+)
 
 
 def settings_problem(error: ValidationError) -> str:

@@ -5,6 +5,15 @@ from mailplane.models.base import Base, utcnow
 from mailplane.models.domains import AliasDomain, DkimKey, Domain
 from mailplane.models.events import Event
 from mailplane.models.mailboxes import Alias, AliasDestination, DeletedMailbox, Mailbox
+from mailplane.models.sending import (
+    ApiKey,
+    Delivery,
+    DeliveryAttempt,
+    IdempotencyRecord,
+    Job,
+    OutboundMessage,
+    RateCounter,
+)
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
 
@@ -18,14 +27,21 @@ __all__ = [
     "Alias",
     "AliasDestination",
     "AliasDomain",
+    "ApiKey",
     "AuditEvent",
     "Base",
     "DeletedMailbox",
+    "Delivery",
+    "DeliveryAttempt",
     "DkimKey",
     "Domain",
     "Event",
+    "IdempotencyRecord",
+    "Job",
     "KnownLoginSource",
     "Mailbox",
+    "OutboundMessage",
+    "RateCounter",
     "RefreshToken",
     "ServiceToken",
     "Tenant",

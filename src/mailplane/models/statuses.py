@@ -49,3 +49,32 @@ class OwnershipMethod(StrEnum):
     TXT = "txt"  # the ownership token is published at _mailplane-challenge.<name>
     PARENT = "parent"  # a subdomain of a name the same tenant has already proven
     PREEXISTING = "preexisting"  # hosted before ownership was required (migration 0005)
+
+
+class DeliveryStatus(StrEnum):
+    """Of one recipient of an outbound message; see ``delivery/``."""
+
+    QUEUED = "queued"  # waiting for its first attempt (or its send_at)
+    SENDING = "sending"  # claimed by a worker; its lease ends at next_attempt_at
+    DEFERRED = "deferred"  # a transient failure: retried with backoff
+    DELIVERED = "delivered"  # the remote answered 2xx after DATA
+    BOUNCED = "bounced"  # refused for good by the remote (5xx), or a bounce came back
+    FAILED = "failed"  # gave up: too old, no route, null MX, or refused before sending
+    CANCELLED = "cancelled"  # the sender cancelled it before it left
+    SUPPRESSED = "suppressed"  # not attempted: the recipient is on the suppression list
+
+    @property
+    def is_final(self) -> bool:
+        return self not in {DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED}
+
+
+class MessageSource(StrEnum):
+    API = "api"  # the send API
+    SMTP = "smtp"  # a mailbox user's submission (587/465), handed over by Postfix
+    FORWARD = "forward"  # an alias forwarding to an external address (SRS sender)
+    DSN = "dsn"  # a delivery status notification the platform wrote
+
+
+class MessageType(StrEnum):
+    TRANSACTIONAL = "transactional"
+    BULK = "bulk"

@@ -24,6 +24,9 @@ class Tenant(Base):
     max_aliases: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_quota_mb_per_mailbox: Mapped[int | None] = mapped_column(Integer, nullable=True)
     max_total_quota_mb: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Messages (recipients) per hour each of its domains may send through the send API;
+    # None: the platform's default (settings.send_rate_per_hour).
+    send_rate_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 

@@ -1,0 +1,1 @@
+"""The send API and the one function every outbound message enters the queue through."""
