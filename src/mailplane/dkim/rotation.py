@@ -24,6 +24,7 @@ from mailplane.models import DkimKey, Domain, utcnow
 from mailplane.models.statuses import DkimKeyStatus
 from mailplane.protocols.dns.records import DnsRecord
 
+
 def add_key(
     session: Session, domain: Domain, selector: str, algorithm: dkim_keys.Algorithm, status: str
 ) -> DkimKey:
