@@ -19,7 +19,12 @@ mailplane = test_cli.mailplane
 def test_list_and_run_due(env: dict[str, str]) -> None:
     (token,) = test_cli._tokens(mailplane(env, "init").stdout)
     port = free_port()  # nothing listens there: the DNS server is down
-    env = {**env, "MAILPLANE_RFC2136_SERVER": "127.0.0.1", "MAILPLANE_RFC2136_PORT": str(port)}
+    env = {
+        **env,
+        "MAILPLANE_RFC2136_SERVER": "127.0.0.1",
+        "MAILPLANE_RFC2136_PORT": str(port),
+        "MAILPLANE_JOBS_RETRY_BASE_SECONDS": "3600",  # not due again while this test runs
+    }
     settings = Settings(
         env="test",
         state_dir=Path(env["MAILPLANE_STATE_DIR"]),
