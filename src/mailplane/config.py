@@ -219,6 +219,20 @@ class Settings(BaseSettings):
     intake_port: int = Field(default=2590, ge=1, le=65535)
     # The submission milter: the header From must belong to the logged-in user.
     milter_port: int = Field(default=2591, ge=1, le=65535)
+    # Side-effect jobs (DNS publication and removal, ...; docs/architecture.md): the runner
+    # in `mailplane up` and in each `mailplane worker` looks for due jobs this often.
+    jobs_poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    jobs_batch_size: int = Field(default=20, ge=1, le=1000)
+    # Jobs of different subjects run side by side, so one slow DNS server holds no others.
+    jobs_concurrency: int = Field(default=4, ge=1, le=64)
+    # A claimed job whose runner died is taken over after this long; longer than any one
+    # job takes (a DNS update waits at most a few dns_timeout_seconds).
+    jobs_lease_seconds: float = Field(default=120.0, gt=0)
+    # A transient failure (DNS server unreachable) retries with exponential backoff and
+    # jitter, from the base up to the cap; after jobs_max_attempts the job has failed.
+    jobs_retry_base_seconds: float = Field(default=5.0, gt=0)
+    jobs_retry_max_seconds: float = Field(default=900.0, gt=0)
+    jobs_max_attempts: int = Field(default=12, ge=1, le=1000)
 
     @field_validator("mail_hostname")
     @classmethod

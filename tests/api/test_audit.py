@@ -60,10 +60,10 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
             "PATCH /api/v1/mail/domains/{domain_id}",
             w,
             {"dns_automation": "rfc2136"},
-            # The records are published after the change (here: refused, no server set).
-            ["domain.update", "domain.dns_publish"],
+            # Their publication is queued with the change; the job audits its outcome.
+            ["domain.update", "domain.dns_queued"],
         ),
-        ("POST /api/v1/mail/domains/{domain_id}/dns/publish", w, None, "domain.dns_publish"),
+        ("POST /api/v1/mail/domains/{domain_id}/dns/publish", w, None, "domain.dns_queued"),
         ("POST /api/v1/mail/domains/{domain_id}/suspend", w, None, "domain.update"),
         ("POST /api/v1/mail/domains/{domain_id}/unsuspend", w, None, "domain.update"),
         (
@@ -108,7 +108,7 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
             w,
             None,
             # Its two mailboxes (info, and the restored "gone") go with it, each audited.
-            ["domain.delete", "mailbox.delete", "mailbox.delete", "domain.dns_publish"],
+            ["domain.delete", "mailbox.delete", "mailbox.delete", "domain.dns_queued"],
         ),
         ("DELETE /api/v1/tenants/{tenant_id}", w, None, "tenant.delete"),
     ]

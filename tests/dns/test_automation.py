@@ -1,5 +1,8 @@
 """DNS automation: RFC 2136 updates really change what Knot serves, on create and on
-rotation; the rotated key takes over only once DNS serves it; old keys retire later."""
+rotation; the rotated key takes over only once DNS serves it; old keys retire later.
+
+Publication is a job enqueued with the change: the request answers "queued", and the
+records appear once the runner (driven here with ``run_jobs``) has run it."""
 
 from __future__ import annotations
 
@@ -19,6 +22,7 @@ from mailplane.models import Domain
 from tests.dns.conftest import SPF_INCLUDE, Clock
 from tests.dns.helpers import check_of, hosted_domain, verify
 from tests.support.api import Api
+from tests.support.jobs import publication_of, run_jobs
 from tests.support.knot import Knot
 
 
@@ -35,7 +39,7 @@ def _keys(api: Api, domain_id: int) -> dict[str, str]:
 
 
 def test_rfc2136_domain_creation_publishes_every_record(
-    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+    dns_api: Api, knot: Knot, tenant: dict[str, Any], dns_settings: Settings, database: Database
 ) -> None:
     name = _fresh_zone(
         knot,
@@ -46,8 +50,14 @@ def test_rfc2136_domain_creation_publishes_every_record(
         ],
     )
     domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136")
+    queued = domain["dns_publication"]
+    assert (queued["status"], queued["mode"]) == ("queued", "rfc2136"), queued
+    assert publication_of(dns_api, domain["id"])["status"] == "queued"
+    assert knot.query(name, "MX") == ["5 old-mx.example.net."]  # not yet: the job runs later
 
-    assert domain["dns_publication"]["status"] == "published", domain["dns_publication"]
+    assert run_jobs(dns_settings, database) >= 1
+    done = publication_of(dns_api, domain["id"])
+    assert (done["job_id"], done["status"], done["attempts"]) == (queued["job_id"], "published", 1)
     assert knot.query(name, "MX") == ["10 mail.mailplane.test."]
     assert sorted(knot.query(name, "TXT")) == sorted(
         ["site-verification=keep-me", f"v=spf1 mx include:{SPF_INCLUDE} -all"]
@@ -76,6 +86,7 @@ def test_rotation_publishes_switches_after_verification_and_retires_later(
 ) -> None:
     name = _fresh_zone(knot)
     domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136")
+    run_jobs(dns_settings, database)
     assert verify(dns_api, domain["id"])["verification_status"] == "verified"
 
     rotated = dns_api.ok(
@@ -89,8 +100,11 @@ def test_rotation_publishes_switches_after_verification_and_retires_later(
     assert selector == f"mp{clock.now:%Y%m}1"
     assert key["status"] == "pending"
     assert key["algorithm"] == "ed25519"
-    assert rotated["publication"]["status"] == "published"
+    assert rotated["publication"]["status"] == "queued"
+    assert rotated["publication"]["records"] == 1
     assert rotated["dns_record"]["value"].startswith("v=DKIM1; k=ed25519; p=")
+    assert knot.query(f"{selector}._domainkey.{name}", "TXT") == []
+    run_jobs(dns_settings, database)
     # Knot serves the new key; the old one is still there.
     assert knot.query(f"{selector}._domainkey.{name}", "TXT") == [rotated["dns_record"]["value"]]
     assert knot.query(f"mp1._domainkey.{name}", "TXT")
@@ -123,6 +137,10 @@ def test_rotation_publishes_switches_after_verification_and_retires_later(
     assert _keys(dns_api, domain["id"])["mp1"] == "retiring"
     scheduler.run_pending(dns_settings, database, now=clock.now + timedelta(hours=49))
     assert _keys(dns_api, domain["id"]) == {"mp1": "retired", selector: "active"}
+    assert knot.query(f"mp1._domainkey.{name}", "TXT")  # its removal is a job, not yet run
+    assert publication_of(dns_api, domain["id"])["operation"] == "remove"
+    run_jobs(dns_settings, database)
+    assert publication_of(dns_api, domain["id"])["status"] == "removed"
     assert knot.query(f"mp1._domainkey.{name}", "TXT") == []
     assert knot.query(f"{selector}._domainkey.{name}", "TXT") == [rotated["dns_record"]["value"]]
 
@@ -175,18 +193,28 @@ def test_rsa_signature_verifies_against_the_served_key(
 
 
 def test_a_refused_update_is_reported_and_the_domain_still_created(
-    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+    dns_api: Api, knot: Knot, tenant: dict[str, Any], dns_settings: Settings, database: Database
 ) -> None:
     name = _fresh_zone(knot)
     wrong = {"key_name": "mailplane-test", "key_secret": "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldA=="}
     domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136", dns_settings=wrong)
-    assert domain["dns_publication"]["status"] == "failed"
-    assert "TSIG" in domain["dns_publication"]["detail"]
+    assert domain["dns_publication"]["status"] == "queued"
     assert domain["dns_settings"] == {"key_name": "mailplane-test", "key_secret": "********"}
+    run_jobs(dns_settings, database)
+    # A refusal is permanent: failed at the first attempt, not retried.
+    failed = publication_of(dns_api, domain["id"])
+    assert (failed["status"], failed["attempts"], failed["next_attempt_at"]) == ("failed", 1, None)
+    assert "TSIG" in failed["last_error"]
+    audit = dns_api.ok("GET", "/api/v1/audit", params={"action": "domain.dns_publish"})
+    (event,) = [e for e in audit["items"] if e["object_id"] == domain["id"]]
+    assert event["details"]["status"] == "failed"
+    assert "TSIG" in event["details"]["detail"]
     assert knot.query(name, "MX") == []
 
-    # Fixed settings: switching them publishes at once.
+    # Fixed settings: switching them publishes again.
     dns_api.ok("PATCH", f"/api/v1/mail/domains/{domain['id']}", json={"dns_settings": {}})
+    run_jobs(dns_settings, database)
+    assert publication_of(dns_api, domain["id"])["status"] == "published"
     assert knot.query(name, "MX") == ["10 mail.mailplane.test."]
 
 
@@ -248,15 +276,18 @@ def test_only_operators_set_dns_settings(dns_api: Api, tenant: dict[str, Any]) -
 
 
 def test_deleting_an_automated_domain_removes_exactly_its_records(
-    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+    dns_api: Api, knot: Knot, tenant: dict[str, Any], dns_settings: Settings, database: Database
 ) -> None:
     name = _fresh_zone(knot, [{"type": "TXT", "name": "{name}", "value": "site-verification=k"}])
     domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136")
+    run_jobs(dns_settings, database)
     assert knot.query(name, "MX") == ["10 mail.mailplane.test."]
     # The customer adds a record of their own beside ours.
     knot.update(name, replace=[(f"_dmarc.{name}.", "TXT", ['"v=DMARC1; p=reject"'])])
 
     dns_api.ok("DELETE", f"/api/v1/mail/domains/{domain['id']}", 204)
+    assert knot.query(name, "MX") == ["10 mail.mailplane.test."]  # queued with the deletion
+    run_jobs(dns_settings, database)  # the domain row is gone; the job carries the records
 
     assert knot.query(name, "MX") == []
     assert knot.query(f"mp1._domainkey.{name}", "TXT") == []
@@ -271,10 +302,12 @@ def test_deleting_an_automated_domain_removes_exactly_its_records(
 
 
 def test_per_domain_server_must_be_allowed(
-    dns_api: Api, knot: Knot, tenant: dict[str, Any]
+    dns_api: Api, knot: Knot, tenant: dict[str, Any], dns_settings: Settings, database: Database
 ) -> None:
     name = _fresh_zone(knot)
     allowed = {"server": "127.0.0.1", "port": knot.port, "zone": name}
     domain = dns_api.domain(tenant["id"], name=name, dns_automation="rfc2136", dns_settings=allowed)
-    assert domain["dns_publication"]["status"] == "published"
+    run_jobs(dns_settings, database)
+    assert publication_of(dns_api, domain["id"])["status"] == "published"
+    assert knot.query(name, "MX") == ["10 mail.mailplane.test."]
     assert domain["dns_settings"] == allowed

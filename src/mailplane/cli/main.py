@@ -1,4 +1,4 @@
-"""The ``mailplane`` command: init, db, token, dns, mailboxes, serve, up, status."""
+"""The ``mailplane`` command: init, db, token, dns, mailboxes, jobs, serve, up, status."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import typer
 from pydantic import ValidationError
 from pydantic_settings import SettingsError
 
+from mailplane.cli.jobs import jobs_app
 from mailplane.cli.mailboxes import mailboxes_app
 from mailplane.config import get_settings, settings_problem
 from mailplane.errors import MailplaneError
@@ -23,6 +24,7 @@ app.add_typer(token_app, name="token")
 dns_app = typer.Typer(help="DNS verification of hosted domains.", no_args_is_help=True)
 app.add_typer(dns_app, name="dns")
 app.add_typer(mailboxes_app, name="mailboxes")
+app.add_typer(jobs_app, name="jobs")
 
 
 def _fail(message: str, code: int = 1) -> None:

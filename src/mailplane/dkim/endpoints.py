@@ -36,17 +36,15 @@ def rotate_dkim(
     domain_id: PathId,
     body: Annotated[RotateIn, Body()] = RotateIn(),
 ) -> RotateOut:
-    """Create a new key under a new selector as `pending` and publish it (or show it, for
-    manual DNS). Signing switches to it once a verification finds it in DNS; the old key
+    """Create a new key under a new selector as `pending` and queue its publication (or show
+    it, for manual DNS). Signing switches to it once a verification finds it in DNS; the old key
     then retires after `dkim_retire_after_hours`."""
     domain = service.get_domain(session, principal, domain_id)
     key = rotation.rotate(session, principal, settings, domain, body.algorithm, clock())
     dns_record = rotation.key_record(domain, key)
-    session.commit()  # never hold the database while a DNS server answers
-    result = publication.publish_records(settings, domain, [dns_record])
-    publication.audit_publication(session, principal, domain, result)
+    queued = publication.queue_publish(session, principal, settings, domain, [dns_record])
     return RotateOut(
         **DkimKeyOut.of(domain, key).model_dump(),
         dns_record=DnsRecordOut.model_validate(dns_record.as_dict()),
-        publication=DnsPublicationOut.model_validate(result.as_dict()),
+        publication=DnsPublicationOut.model_validate(queued.as_dict()),
     )

@@ -8,7 +8,6 @@ record removed by DNS automation. Services flush; callers commit.
 
 from __future__ import annotations
 
-import logging
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -19,13 +18,11 @@ from mailplane.auth.principals import SYSTEM, Principal
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.dkim import keys as dkim_keys
+from mailplane.domains import publication
 from mailplane.errors import Conflict
 from mailplane.models import DkimKey, Domain, utcnow
 from mailplane.models.statuses import DkimKeyStatus
-from mailplane.protocols.dns import publishers
 from mailplane.protocols.dns.records import DnsRecord
-
-log = logging.getLogger(__name__)
 
 
 def add_key(
@@ -142,8 +139,8 @@ def switch_signing_key(
 
 
 def retire_due_keys(settings: Settings, database: Database, now: datetime) -> int:
-    """Retiring keys past their delay become retired; automation removes their record."""
-    removals = []
+    """Retiring keys past their delay become retired; with DNS automation, the removal of
+    their record is queued in the same transaction (a ``dns.remove`` job)."""
     with database.transaction() as session:
         keys = list(
             session.scalars(
@@ -168,16 +165,5 @@ def retire_due_keys(settings: Settings, database: Database, now: datetime) -> in
                 event="dkim.key_retired",
                 at=now,
             )
-            removals.append(
-                (
-                    domain.dns_automation,
-                    domain.name,
-                    dict(domain.dns_settings or {}),
-                    key_record(domain, key),
-                )
-            )
-    for mode, name, values, dns_record in removals:
-        result = publishers.remove(settings, mode, name, values, [dns_record])
-        if result.status == "failed":
-            log.warning("dns: could not remove %s: %s", dns_record.name, result.detail)
-    return len(removals)
+            publication.queue_removal(session, SYSTEM, domain, [key_record(domain, key)])
+        return len(keys)

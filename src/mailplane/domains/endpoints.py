@@ -17,9 +17,14 @@ from mailplane.domains.schemas import (
     DomainCreate,
     DomainCreated,
     DomainOut,
+    DomainPublicationOut,
     DomainUpdate,
+    PublicationJobOut,
     PublishOut,
 )
+from mailplane.jobs.queue import JobState, state_of
+from mailplane.models import Job
+from mailplane.names import to_u_label
 from mailplane.protocols.dns.records import DnsRecord
 from mailplane.schemas import PageOut
 
@@ -48,16 +53,15 @@ def create_domain(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, body: DomainCreate
 ) -> DomainCreated:
     """Creates the domain and its first DKIM key; answers with the DNS records to publish.
-    With `dns_automation` rfc2136 or lexicon, the records are published at once (after the
-    domain is committed) and `dns_publication` says how that went."""
+    With `dns_automation` rfc2136 or lexicon, their publication is queued in the same
+    transaction (`dns_publication.status` "queued", with its `job_id`) and runs within
+    about a second; `GET /domains/{id}/dns/publication` and the audit log show how it went."""
     domain = service.create_domain(session, principal, settings, body)
     records = records_for(domain, service.dkim_keys(session, domain), settings)
     published = None
     if domain.dns_automation != "manual":
-        session.commit()  # never hold the database while a DNS server answers
-        result = publication.publish_records(settings, domain, records)
-        publication.audit_publication(session, principal, domain, result)
-        published = DnsPublicationOut.model_validate(result.as_dict())
+        queued = publication.queue_publish(session, principal, settings, domain)
+        published = DnsPublicationOut.model_validate(queued.as_dict())
     return DomainCreated(
         **DomainOut.of(domain).model_dump(),
         dns_records=_records_out(records),
@@ -78,14 +82,12 @@ def update_domain(
     domain_id: PathId,
     body: DomainUpdate,
 ) -> DomainOut:
-    """Switching to (or reconfiguring) rfc2136 or lexicon automation publishes the records."""
+    """Switching to (or reconfiguring) rfc2136 or lexicon automation queues the publication
+    of the records (see `GET /domains/{id}/dns/publication`)."""
     domain = service.update_domain(session, principal, domain_id, body, settings)
     automation_changed = body.dns_automation is not None or body.dns_settings is not None
     if automation_changed and domain.dns_automation != "manual":
-        records = records_for(domain, service.dkim_keys(session, domain), settings)
-        session.commit()
-        result = publication.publish_records(settings, domain, records)
-        publication.audit_publication(session, principal, domain, result)
+        publication.queue_publish(session, principal, settings, domain)
     return DomainOut.of(domain)
 
 
@@ -105,15 +107,14 @@ def delete_domain(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: PathId
 ) -> Response:
     """Deletes the domain with its mailboxes, aliases, alias domains and DKIM keys. With DNS
-    automation, the records mailplane published are deleted too (exactly those values).
+    automation, the removal of the records mailplane published (exactly those values) is
+    queued with the deletion; the audit log shows its outcome (`domain.dns_publish`).
     The mailboxes' mail is kept until the purge, as for a deleted mailbox."""
     domain = service.get_domain(session, principal, domain_id)
     records = records_for(domain, service.dkim_keys(session, domain), settings)
     service.delete_domain(session, principal, settings, domain_id)
     if domain.dns_automation != "manual":
-        session.commit()
-        result = publication.remove_records(settings, domain, records)
-        publication.audit_publication(session, principal, domain, result)
+        publication.queue_removal(session, principal, domain, records)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -129,15 +130,46 @@ def dns_records(
 def publish_dns(
     session: SessionDep, principal: WriterDep, settings: SettingsDep, domain_id: PathId
 ) -> PublishOut:
-    """(Re)publish every record of the domain through its DNS automation."""
+    """(Re)publish every record of the domain through its DNS automation: queued, and
+    done within about a second; `GET /domains/{id}/dns/publication` shows the outcome."""
     domain = service.get_domain(session, principal, domain_id)
     records = publication.all_records(session, settings, domain)
-    session.commit()  # never hold the database while a DNS server answers
-    result = publication.publish_records(settings, domain, records)
-    publication.audit_publication(session, principal, domain, result)
+    queued = publication.queue_publish(session, principal, settings, domain)
     return PublishOut(
-        publication=DnsPublicationOut.model_validate(result.as_dict()),
+        publication=DnsPublicationOut.model_validate(queued.as_dict()),
         records=_records_out(records),
+    )
+
+
+def _job_out(job: Job) -> PublicationJobOut:
+    operation = "publish" if job.kind == publication.DNS_PUBLISH else "remove"
+    state = state_of(job)
+    done = {"publish": "published", "remove": "removed"}[operation]
+    return PublicationJobOut(
+        job_id=job.id,
+        operation=operation,
+        status=done if state == JobState.DONE else state.value,
+        attempts=job.attempts,
+        last_error=job.last_error,
+        next_attempt_at=job.run_at if state in (JobState.QUEUED, JobState.RETRYING) else None,
+        created_at=job.created_at,
+        finished_at=job.finished_at,
+    )
+
+
+@router.get("/domains/{domain_id}/dns/publication", response_model=DomainPublicationOut)
+def dns_publication(
+    session: SessionDep, principal: PrincipalDep, domain_id: PathId
+) -> DomainPublicationOut:
+    """The outcome of the domain's latest DNS publication (or record removal) through its
+    automation: queued, running, retrying (with the error and the next attempt),
+    published, or failed. Every outcome is also in the audit log (`domain.dns_publish`)."""
+    domain = service.get_domain(session, principal, domain_id)
+    job = publication.latest_job(session, domain)
+    return DomainPublicationOut(
+        domain=to_u_label(domain.name),
+        dns_automation=domain.dns_automation,
+        last=None if job is None else _job_out(job),
     )
 
 

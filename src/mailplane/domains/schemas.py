@@ -139,10 +139,33 @@ class DnsRecordsOut(ResponseModel):
 
 
 class DnsPublicationOut(ResponseModel):
+    """What a change answers: its DNS work is queued as a job (``job_id``), or is the
+    customer's to do (``manual``). The outcome: ``GET .../dns/publication``."""
+
     mode: str
-    status: Literal["manual", "published", "removed", "failed"]
+    status: Literal["manual", "queued"]
     detail: str
     records: int
+    job_id: int | None = None
+
+
+class PublicationJobOut(ResponseModel):
+    job_id: int
+    operation: Literal["publish", "remove"]
+    # published / removed: done; retrying: the DNS server could not be reached yet
+    # (last_error says why, next_attempt_at when it tries again); failed: given up.
+    status: Literal["queued", "running", "retrying", "published", "removed", "failed"]
+    attempts: int
+    last_error: str | None
+    next_attempt_at: datetime | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class DomainPublicationOut(ResponseModel):
+    domain: str
+    dns_automation: str
+    last: PublicationJobOut | None  # None: nothing was ever published through automation
 
 
 class PublishOut(ResponseModel):

@@ -190,9 +190,12 @@ class Job(Base):
     transaction as the change that causes it, run by the workers after commit."""
 
     __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_subject_id", "subject", "id"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
+    # What the job acts on ("domain:42"): a domain's last publication is one lookup.
+    subject: Mapped[str | None] = mapped_column(String(64), nullable=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     # Due while set; a claimed job's lease ends here. NULL once done or given up.
     run_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True, index=True)

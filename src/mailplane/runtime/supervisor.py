@@ -15,6 +15,7 @@ from mailplane import migrations
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.domains.verification import scheduler
+from mailplane.jobs import runner as jobs_runner
 from mailplane.mailboxes import purge
 from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import MailServers, probe
@@ -50,7 +51,7 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
 
 def run_platform(settings: Settings) -> int:
     """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, the purge of deleted
-    mailboxes and the API (a child process restarted if it dies); all stopped on
+    mailboxes, the job runner and the API (a child process restarted if it dies); all stopped on
     Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
@@ -79,6 +80,11 @@ def run_platform(settings: Settings) -> int:
         daemon=True,
     )
     purge_loop.start()
+    # Side effects enqueued by requests and loops (DNS publication, ...), run after commit.
+    jobs_loop = threading.Thread(
+        target=jobs_runner.run_forever, args=(settings, database, stop), name="jobs", daemon=True
+    )
+    jobs_loop.start()
     api = ApiProcess()
     api.start()
     try:
@@ -88,6 +94,7 @@ def run_platform(settings: Settings) -> int:
         api.stop()
         dns_loop.join(timeout=10)
         purge_loop.join(timeout=10)
+        jobs_loop.join(timeout=10)
         database.dispose()
         if servers is not None:
             log.info("stopping Postfix and Dovecot")

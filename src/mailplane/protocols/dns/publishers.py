@@ -45,6 +45,8 @@ class Publication:
     status: str  # manual | published | removed | failed
     detail: str
     records: int = 0
+    # A failure that may pass (the server unreachable): worth trying again later.
+    transient: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -317,7 +319,8 @@ def _apply(
         getattr(publisher, operation)(records)
     except (PublicationError, ValueError, dns.exception.DNSException) as exc:
         # ValueError, DNSException: a setting dnspython cannot use (a bad TSIG secret, ...).
-        return Publication(mode, "failed", str(exc) or type(exc).__name__, 0)
+        transient = isinstance(exc, DnsTransientError)
+        return Publication(mode, "failed", str(exc) or type(exc).__name__, 0, transient)
     done = "published" if operation == "publish" else "removed"
     return Publication(mode, done, f"{len(records)} records {done}", len(records))
 
