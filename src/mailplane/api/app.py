@@ -79,9 +79,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # The body limit wraps admission, so that a write's body is counted while admission
     # reads it ahead.
     app.add_middleware(Admission, settings=settings)
-    app.add_middleware(
-        BodyLimit, max_body_size=MAX_BODY_BYTES, per_path=send_body_limits(settings)
-    )
+    app.add_middleware(BodyLimit, max_body_size=MAX_BODY_BYTES, per_path=send_body_limits(settings))
     # Outermost: the CORS headers are on every answer of the send paths, 413 and 429 too.
     app.add_middleware(SendCors, database=db)
     app.state.settings = settings

@@ -46,7 +46,9 @@ def reader(
     """Whose messages the caller may see, and whether it may change them."""
     key = key_from_headers(authorization, x_api_key)
     if key is not None:
-        send_key = authenticate(get_database(request), key, None, get_clock(request)())
+        send_key = authenticate(
+            get_database(request), key, request.headers.get("origin"), get_clock(request)()
+        )
         if send_key.is_form:
             raise Forbidden("a form key can only send", code="form_key_cannot_read")
         return Reader(send_key.tenant_id, send_key.domain_id), True
