@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from sqlalchemy import select
 
@@ -18,12 +19,15 @@ BODY = {"to": ["x@example.com"], "subject": "s", "text": "t"}
 def test_lifecycle(api: Api, database: Database, sender: Sender) -> None:
     key_url = f"/api/v1/mail/api-keys/{sender.key_id}"
     shown = api.ok("GET", key_url)
-    assert "key" not in shown and sender.key.startswith(shown["key_prefix"] + "_")
+    assert "key" not in shown
+    assert sender.key.startswith(shown["key_prefix"] + "_")
     listed = api.ok("GET", f"/api/v1/mail/domains/{sender.domain_id}/api-keys")["items"]
-    assert [k["id"] for k in listed] == [sender.key_id] and "key" not in listed[0]
+    assert [k["id"] for k in listed] == [sender.key_id]
+    assert "key" not in listed[0]
     with database.session(write=False) as session:
         row = session.get(ApiKey, sender.key_id)
-        assert row is not None and row.secret_hash == digest(sender.key)
+        assert row is not None
+        assert row.secret_hash == digest(sender.key)
         assert sender.key not in str(row.__dict__).replace(row.secret_hash, "")
         audit = list(session.scalars(select(AuditEvent).where(AuditEvent.object_type == "api_key")))
     assert all(sender.key not in str(a.details) for a in audit)
@@ -86,7 +90,7 @@ def test_foreign_keys_are_404_for_a_tenant_admin(api: Api, database: Database) -
 
 def test_form_key_needs_origins_and_recipients(api: Api, sender: Sender) -> None:
     url = f"/api/v1/mail/domains/{sender.domain_id}/api-keys"
-    for body, code in [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"kind": "form", "allowed_origins": ["https://a.example"]}, "form_key_unbound"),
         ({"kind": "form", "allowed_recipients": ["x@example.com"]}, "form_key_unbound"),
         (
@@ -106,6 +110,7 @@ def test_form_key_needs_origins_and_recipients(api: Api, sender: Sender) -> None
             "invalid_origin",
         ),
         ({"from_address": "a@elsewhere.example"}, "from_domain_mismatch"),
-    ]:
+    ]
+    for body, code in cases:
         response = api.post(url, json={"name": "f", **body})
         assert (response.status_code, response.json()["error"]) == (422, code), body

@@ -49,5 +49,6 @@ def test_scheduled_and_batched(database: Database) -> None:
     assert [len(r.deliveries) for r in results] == [1, 3]
     with database.transaction() as session:
         first = session.get(Delivery, results[0].deliveries[0][1])
-        assert first is not None and first.next_attempt_at is not None
+        assert first is not None
+        assert first.next_attempt_at is not None
         assert abs((first.next_attempt_at - later).total_seconds()) < 1

@@ -142,7 +142,7 @@ def compose(draft: Draft, *, now: datetime, domain: str) -> Composed:
     inline = [p for p in draft.attachments if p.content_id]
     if inline:
         html_part = message.get_body(preferencelist=("html",))
-        if html_part is None:
+        if not isinstance(html_part, EmailMessage):
             raise InvalidInput("inline attachments need an html body", code="inline_without_html")
         for part in inline:
             _attach(html_part, part, related=True)
