@@ -100,7 +100,7 @@ def _deliveries(database: Database, message_ids: set[str]) -> dict[str, int]:
             .where(Delivery.message_id.in_(message_ids))
             .group_by(Delivery.message_id)
         )
-        return {str(message_id): int(count) for message_id, count in rows.tuples()}
+        return {str(message_id): int(count) for message_id, count in rows}
 
 
 def test_kill_9_loses_nothing_answered_202(
