@@ -12,6 +12,7 @@ import secrets
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+import idna
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -55,7 +56,11 @@ def normalize_origin(origin: str) -> str:
     """An exact web origin: https://host[:port], or http:// for a local development host.
     Browsers send it as scheme://host[:port] with no path; anything else never matches."""
     parts = urlsplit(origin.strip())
-    host = (parts.hostname or "").lower()
+    try:
+        host = (parts.hostname or "").lower()
+        port = parts.port
+    except ValueError as exc:  # a port that is not a number
+        raise InvalidInput(f"{origin!r} is not an origin", code="invalid_origin") from exc
     local = host in LOCAL_HOSTS or host.endswith(".localhost")
     valid = (
         parts.scheme in ("https", "http")
@@ -72,8 +77,15 @@ def normalize_origin(origin: str) -> str:
             f"{origin!r} is not an origin (https://host[:port], or http://localhost[:port])",
             code="invalid_origin",
         )
-    port = f":{parts.port}" if parts.port else ""
-    return f"{parts.scheme}://{host}{port}"
+    if not host.isascii():
+        # Browsers send the ASCII form (RFC 6454 serializes the host as an A-label).
+        try:
+            host = idna.encode(host, uts46=True).decode("ascii")
+        except (idna.IDNAError, UnicodeError) as exc:
+            raise InvalidInput(f"{origin!r} is not an origin", code="invalid_origin") from exc
+    default = {"https": 443, "http": 80}[parts.scheme]
+    suffix = f":{port}" if port and port != default else ""  # browsers omit the default
+    return f"{parts.scheme}://{host}{suffix}"
 
 
 def _from_address(value: str | None, domain: Domain) -> str | None:
