@@ -33,9 +33,9 @@ from sqlalchemy import update
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mailplane.config import Settings  # noqa: E402
-from mailplane.db import Database  # noqa: E402
-from mailplane.models import Domain, Tenant, utcnow  # noqa: E402
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.models import Domain, Tenant, utcnow
 
 
 @dataclass(frozen=True)
