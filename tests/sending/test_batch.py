@@ -43,6 +43,19 @@ def test_mixed_valid_and_invalid_items(sender: Sender, database: Database) -> No
             .where(OutboundMessage.domain_id == sender.domain_id)
         )
     assert (messages_stored, deliveries) == (2, 52)
+    # Each answered id is that recipient's delivery, in that message.
+    answered = {
+        r["id"]: (item["result"]["id"], r["email"])
+        for item in answer["results"]
+        if item["status"] == 202
+        for r in item["result"]["recipients"]
+    }
+    with database.session(write=False) as session:
+        stored = {
+            row.id: (row.message_id, row.recipient)
+            for row in session.scalars(select(Delivery).where(Delivery.id.in_(answered)))
+        }
+    assert stored == answered
 
 
 def test_batch_limits(sender: Sender) -> None:
