@@ -114,3 +114,12 @@ def test_form_key_needs_origins_and_recipients(api: Api, sender: Sender) -> None
     for body, code in cases:
         response = api.post(url, json={"name": "f", **body})
         assert (response.status_code, response.json()["error"]) == (422, code), body
+
+
+def test_a_suspended_tenant_cannot_send(api: Api, sender: Sender) -> None:
+    body = {**BODY, "from": f"a@{sender.domain}"}
+    api.ok("PATCH", f"/api/v1/tenants/{sender.tenant_id}", json={"status": "suspended"})
+    refused = sender.send(body)
+    assert (refused.status_code, refused.json()["error"]) == (403, "tenant_suspended")
+    api.ok("PATCH", f"/api/v1/tenants/{sender.tenant_id}", json={"status": "active"})
+    assert sender.send(body).status_code == 202
