@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -89,6 +90,7 @@ def start_api(database_url: str | None = None, **settings: str) -> Iterator[Api]
     finally:
         server.terminate()
         server.wait(timeout=15)
+        shutil.rmtree(state, ignore_errors=True)
 
 
 def prepare_sender(api: Api) -> tuple[str, str]:
