@@ -81,3 +81,14 @@ class Overloaded(Unavailable):
     def __init__(self, detail: str, *, retry_after: int) -> None:
         super().__init__(detail, extra={"retry_after": retry_after})
         self.retry_after = retry_after
+
+
+class RateLimited(Throttled):
+    """A send rate limit (per domain or per key); ``headers`` are the RateLimit-* fields
+    the answer carries besides Retry-After."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after: int, headers: dict[str, str]) -> None:
+        super().__init__(detail, retry_after=retry_after)
+        self.headers = headers

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from mailplane.db import Database
 from tests.support.api import Api
 from tests.support.routes import Operation, operations
 from tests.support.world import World, build_world, valid_body
@@ -24,12 +25,14 @@ PARAMETERS = {
     "alias_domain_id",
     "admin_id",
     "deleted_mailbox_id",
+    "api_key_id",
+    "message_id",
 }
 
 
 @pytest.fixture(scope="module")
-def worlds(api: Api) -> tuple[World, World]:
-    return build_world(api), build_world(api)
+def worlds(api: Api, database: Database) -> tuple[World, World]:
+    return build_world(api, database), build_world(api, database)
 
 
 def _routes_with_ids(client: TestClient) -> list[Operation]:
@@ -41,7 +44,7 @@ def test_every_path_parameter_is_known(client: TestClient) -> None:
         assert set(op.path_params) <= PARAMETERS, f"{op.label}: teach the walk this parameter"
 
 
-def _call(who: Api, op: Operation, values: dict[str, int], world: World) -> Any:
+def _call(who: Api, op: Operation, values: dict[str, Any], world: World) -> Any:
     body = valid_body(op, world)
     kwargs = {"json": body} if body is not None else {}
     return who.request(op.method.upper(), op.url(values), **kwargs)
@@ -79,6 +82,10 @@ def test_foreign_objects_are_404_on_every_route(
     assert [a["id"] for a in alias_domains["items"]] == [b["alias_domain_id"]]
     admins = api.ok("GET", f"/api/v1/tenants/{b['tenant_id']}/admins")
     assert [a["id"] for a in admins["items"]] == [b["admin_id"]]
+    key = api.ok("GET", f"/api/v1/mail/api-keys/{b['api_key_id']}")
+    assert (key["revoked_at"], key["name"]) == (None, "site")
+    message = api.ok("GET", f"/api/v1/messages/{b['message_id']}")
+    assert message["statuses"] == {"queued": 1}
 
 
 def test_the_same_routes_work_for_the_owner(

@@ -9,15 +9,29 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from mailplane.config import Settings
 from tests.support.ports import free_port, wait_for_port
 
 
+@dataclass(frozen=True)
+class LiveApi:
+    url: str
+    process: subprocess.Popen[bytes]
+
+
 @contextmanager
 def live_api(settings: Settings, **overrides: str) -> Iterator[str]:
     """Yields the base URL. ``overrides`` are MAILPLANE_* settings, e.g. api_queue_seconds."""
+    with live_api_process(settings, **overrides) as server:
+        yield server.url
+
+
+@contextmanager
+def live_api_process(settings: Settings, **overrides: str) -> Iterator[LiveApi]:
+    """The server and its process, for tests that kill it."""
     port = free_port()
     env = {
         **os.environ,
@@ -43,7 +57,7 @@ def live_api(settings: Settings, **overrides: str) -> Iterator[str]:
         )
         try:
             wait_for_port(port, timeout=30)
-            yield f"http://127.0.0.1:{port}"
+            yield LiveApi(f"http://127.0.0.1:{port}", server)
         finally:
             server.terminate()
             try:

@@ -10,8 +10,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from mailplane.db import Database
 from tests.support.api import Api
 from tests.support.routes import Operation
+from tests.support.senders import mark_verified
 
 
 @dataclass
@@ -26,9 +28,13 @@ class World:
     admin_email: str
     deleted_mailbox_id: int  # a deleted mailbox whose files are kept
     admin: Api  # the API as this tenant's admin
+    api_key_id: int
+    message_id: str  # a message sent with the key (a random id when the world has no database)
 
-    def path_values(self) -> dict[str, int]:
+    def path_values(self) -> dict[str, Any]:
         return {
+            "api_key_id": self.api_key_id,
+            "message_id": self.message_id,
             "tenant_id": self.tenant_id,
             "domain_id": self.domain_id,
             "mailbox_id": self.mailbox_id,
@@ -39,7 +45,9 @@ class World:
         }
 
 
-def build_world(api: Api) -> World:
+def build_world(api: Api, database: Database | None = None) -> World:
+    """With ``database``, the domain is marked verified so that the world holds a sent
+    message too (what a passing DNS verification does; tests/dns proves that path)."""
     tenant = api.tenant()
     domain = api.domain(tenant["id"])
     mailbox = api.mailbox(domain["id"], "info")
@@ -55,6 +63,24 @@ def build_world(api: Api) -> World:
     (deleted,) = api.ok("GET", "/api/v1/mail/deleted-accounts", params={"email": gone["email"]})[
         "items"
     ]
+    key = api.ok(
+        "POST", f"/api/v1/mail/domains/{domain['id']}/api-keys", 201, json={"name": "site"}
+    )
+    message_id = secrets.token_hex(16)
+    if database is not None:
+        mark_verified(database, domain["id"])
+        sent = api.client.post(
+            "/api/v1/send",
+            json={
+                "from": f"info@{domain['domain_ascii']}",
+                "to": ["someone@example.com"],
+                "subject": "hello",
+                "text": "hello",
+            },
+            headers={"X-Api-Key": key["key"]},
+        )
+        assert sent.status_code == 202, sent.text
+        message_id = sent.json()["id"]
     admin_api = api.tenant_admin(tenant["id"])
     me = admin_api.ok("GET", "/api/v1/auth/me")
     return World(
@@ -68,6 +94,8 @@ def build_world(api: Api) -> World:
         admin_email=me["name"],
         admin=admin_api,
         deleted_mailbox_id=deleted["id"],
+        api_key_id=key["id"],
+        message_id=message_id,
     )
 
 
@@ -102,6 +130,23 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
             "destination": f"x{unique}@example.com",
         },
         "PUT /api/v1/mail/aliases/{alias_id}": {"destination": f"y{unique}@example.com"},
+        "POST /api/v1/mail/domains/{domain_id}/api-keys": {"name": f"key {unique}"},
+        "PATCH /api/v1/mail/api-keys/{api_key_id}": {"name": f"renamed {unique}"},
+        "POST /api/v1/send": {
+            "from": f"info@{world.domain}",
+            "to": ["someone@example.com"],
+            "subject": "hello",
+            "text": "hello",
+        },
+        "POST /api/v1/send/batch": {
+            "messages": [{"from": f"info@{world.domain}", "to": ["a@example.com"], "text": "x"}]
+        },
+        "POST /api/send/external": {
+            "domain": world.domain,
+            "to": "someone@example.com",
+            "subject": "hello",
+            "text": "hello",
+        },
     }
     if op.label in bodies:
         return bodies[op.label]

@@ -24,6 +24,10 @@ from mailplane.domains.endpoints import router as domains_router
 from mailplane.domains.verification.endpoints import router as verification_router
 from mailplane.mailboxes.deleted_endpoints import router as deleted_mailboxes_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
+from mailplane.sending.cors import SendCors
+from mailplane.sending.endpoints import router as sending_router
+from mailplane.sending.key_endpoints import router as api_keys_router
+from mailplane.sending.message_endpoints import router as messages_router
 from mailplane.tenants.endpoints import router as tenants_router
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
@@ -37,6 +41,17 @@ mailplane's HTTP API. Platform operators authenticate with an `x-service-token` 
 tenant admins log in at `/api/v1/auth/login` and send `Authorization: Bearer <token>`.
 Errors always answer `{"error": "<code>", "detail": "<message>"}`.
 """
+
+
+def send_body_limits(settings: Settings) -> dict[str, int]:
+    """A message may carry send_max_message_mb of attachments, a third larger in base64;
+    a batch carries up to four such messages' worth (its items are usually small)."""
+    message = settings.send_max_message_mb * 1024 * 1024 * 4 // 3 + MAX_BODY_BYTES
+    return {
+        "/api/v1/send": message,
+        "/api/send/external": MAX_BODY_BYTES * 11,
+        "/api/v1/send/batch": 4 * message,
+    }
 
 
 def create_app(settings: Settings | None = None, database: Database | None = None) -> FastAPI:
@@ -64,7 +79,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # The body limit wraps admission, so that a write's body is counted while admission
     # reads it ahead.
     app.add_middleware(Admission, settings=settings)
-    app.add_middleware(BodyLimit, max_body_size=MAX_BODY_BYTES)
+    app.add_middleware(BodyLimit, max_body_size=MAX_BODY_BYTES, per_path=send_body_limits(settings))
+    # Outermost: the CORS headers are on every answer of the send paths, 413 and 429 too.
+    app.add_middleware(SendCors, database=db)
     app.state.settings = settings
     app.state.database = db
     app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
@@ -80,6 +97,9 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         aliases_router,
         audit_router,
         clientconfig_router,
+        api_keys_router,
+        sending_router,
+        messages_router,
     ):
         app.include_router(router)
 

@@ -15,22 +15,25 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class BodyLimit:
-    def __init__(self, app: ASGIApp, max_body_size: int) -> None:
+    def __init__(
+        self, app: ASGIApp, max_body_size: int, per_path: dict[str, int] | None = None
+    ) -> None:
         self.app = app
-        self.max_body_size = max_body_size
-
-    def _too_large(self) -> str:
-        return f"request bodies are limited to {self.max_body_size} bytes"
+        self.default_size = max_body_size
+        # Paths whose bodies are larger by nature (the send API carries attachments).
+        self.per_path = per_path or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.per_path.get(scope["path"].rstrip("/"), self.default_size)
+        too_large = f"request bodies are limited to {limit} bytes"
         for name, value in scope["headers"]:
             if name == b"content-length":
                 declared = value.decode("latin-1").strip()
-                if not declared.isdigit() or int(declared) > self.max_body_size:
-                    body = {"error": "payload_too_large", "detail": self._too_large()}
+                if not declared.isdigit() or int(declared) > limit:
+                    body = {"error": "payload_too_large", "detail": too_large}
                     await JSONResponse(body, status_code=413)(scope, receive, send)
                     return
         seen = 0
@@ -40,8 +43,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_body_size:
-                    raise HTTPException(status_code=413, detail=self._too_large())
+                if seen > limit:
+                    raise HTTPException(status_code=413, detail=too_large)
             return message
 
         await self.app(scope, counting_receive, send)

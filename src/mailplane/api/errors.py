@@ -13,7 +13,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mailplane.db.overload import overload_of
-from mailplane.errors import MailplaneError, Overloaded, Throttled
+from mailplane.errors import MailplaneError, Overloaded, RateLimited, Throttled
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,8 @@ async def _mailplane_error(_request: Request, exc: Exception) -> JSONResponse:
     headers = {}
     if isinstance(exc, Throttled | Overloaded):
         headers["Retry-After"] = str(exc.retry_after)
+    if isinstance(exc, RateLimited):
+        headers.update(exc.headers)
     return JSONResponse(
         error_body(exc.code, exc.detail, **exc.extra), status_code=exc.status, headers=headers
     )

@@ -151,6 +151,8 @@ class ApiKey(Base):
     # None: the tenant's (or the platform's) default.
     rate_limit_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
     default_type: Mapped[str] = mapped_column(String(16), default="transactional")
+    # The From of /api/send/external (whose body names no sender); None: noreply@<domain>.
+    from_address: Mapped[str | None] = mapped_column(String(320), nullable=True)
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

@@ -1,7 +1,7 @@
 """Jobs name what they act on (``subject``, e.g. ``domain:42``), so that a domain's last
 DNS publication is one indexed lookup
 
-Revision ID: 0010_jobs
+Revision ID: 0010
 Revises: 0009
 Create Date: 2026-11-23 04:00:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010_jobs"
+revision: str = "0010"
 down_revision: str | None = "0009"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
