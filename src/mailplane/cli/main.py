@@ -204,6 +204,28 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Run one delivery worker (more processes, more machines on PostgreSQL); SIGTERM
+    finishes the sends in flight and commits them before exiting."""
+    import logging
+    import signal
+    import threading
+
+    from mailplane.delivery.worker import run_worker
+
+    settings = get_settings()
+    try:
+        settings.check_production()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    run_worker(settings, stop)
+
+
+@app.command()
 def up() -> None:
     """Start everything: the API, and Postfix and Dovecot where they are installed."""
     from mailplane.runtime.supervisor import run_platform
