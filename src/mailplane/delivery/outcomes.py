@@ -28,7 +28,7 @@ class Kind(StrEnum):
     FAILED = "failed"
 
 
-_ENHANCED = re.compile(r"^([245]\.\d{1,3}\.\d{1,3})\b")
+_ENHANCED = re.compile(r"^(?:\d{3}[ -])?([245]\.\d{1,3}\.\d{1,3})\b")
 # "retry in 30 seconds", "try again in 5 minutes", "try again later in 2 hours".
 _HINT = re.compile(
     r"(?:retry|try\s+again)\D{0,20}?(\d{1,6})\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)\b",

@@ -57,9 +57,11 @@ class NoRoute:
 def relay_route(settings: Settings) -> Route | None:
     if not settings.relay_host:
         return None
+    # "host", "host:port", or Postfix's "[host]:port" (brackets: no MX lookup there either).
     host, _, port = settings.relay_host.rpartition(":")
-    if not host or not port.isdigit():
+    if not host or not port.isdigit() or (host.count(":") and not host.endswith("]")):
         host, port = settings.relay_host, "25"
+    host = host.strip("[]")
     password = settings.relay_password.get_secret_value() if settings.relay_password else None
     return Route(
         destination="relay",
