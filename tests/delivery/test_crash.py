@@ -1,0 +1,96 @@
+"""Crash safety: kill -9 a ``mailplane worker`` in the middle of 5,000 deliveries and start
+another: every recipient is delivered, none lost, and the only duplicates are deliveries
+that were in flight (claimed, in 'sending') at the kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from mailplane.db import Database
+from mailplane.models import Delivery
+from mailplane.models.statuses import DeliveryStatus
+from tests.delivery.support import queue, wait_until_final
+from tests.support.mx import RemoteMx
+from tests.support.ports import free_port
+
+COUNT = 5000
+SINK = "127.0.0.5"
+
+
+def start_worker(
+    state_dir: Path, database_url: str | None, sink_port: int
+) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "MAILPLANE_ENV": "test",
+        "MAILPLANE_STATE_DIR": str(state_dir),
+        "MAILPLANE_SECRET_KEY": "crash-test-secret-0123456789abcdef0123456789",
+        "MAILPLANE_RELAY_HOST": f"{SINK}:{sink_port}",
+        "MAILPLANE_RELAY_TLS": "none",
+        "MAILPLANE_DELIVERY_LEASE_SECONDS": "3",
+        "MAILPLANE_DELIVERY_BATCH_SIZE": "100",
+        "MAILPLANE_DELIVERY_COMMAND_TIMEOUT_SECONDS": "5",
+    }
+    if database_url:
+        env["MAILPLANE_DATABASE_URL"] = database_url
+    return subprocess.Popen(
+        [sys.executable, "-m", "mailplane.cli.main", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def sending(database: Database, ids: list[int]) -> int:
+    with database.session(write=False) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(Delivery)
+                .where(Delivery.id.in_(ids), Delivery.status == DeliveryStatus.SENDING.value)
+            )
+            or 0
+        )
+
+
+def test_kill_9_in_the_middle_loses_nothing(
+    state_dir: Path, database_url: str | None, database: Database, uid: str
+) -> None:
+    sink = RemoteMx(SINK, free_port())
+    sink.start()
+    recipients = [f"ok-{n}-{uid}@crash-{uid}.test" for n in range(COUNT)]
+    ids = queue(database, recipients)
+    first = start_worker(state_dir, database_url, sink.port)
+    try:
+        deadline = time.monotonic() + 60
+        while len(sink.messages) < COUNT // 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert first.poll() is None, "the first worker died by itself"
+        os.kill(first.pid, signal.SIGKILL)
+        first.wait()
+        in_flight = sending(database, ids)
+        received_at_kill = len(sink.messages)
+        assert 0 < received_at_kill < COUNT
+        second = start_worker(state_dir, database_url, sink.port)
+        try:
+            rows = wait_until_final(database, ids, timeout=120)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            assert second.wait(30) == 0
+    finally:
+        if first.poll() is None:
+            first.kill()
+        sink.stop()
+    assert {r.status for r in rows} == {"delivered"}
+    counts = Counter(m.recipient for m in sink.messages)
+    assert set(counts) == set(recipients)  # none lost
+    duplicates = sum(n - 1 for n in counts.values())
+    assert duplicates <= in_flight
