@@ -359,6 +359,39 @@ def delivery_rate(
     return messages / (finished - sink.first_at), delivered
 
 
+def profile_delivery(settings: Settings, sink: Sink, messages: int) -> None:
+    """One worker in this process under cProfile; the top functions go to stderr."""
+    import cProfile
+    import pstats
+
+    from mailplane.delivery.worker import run_worker
+
+    prepare_queue(settings, messages)
+    worker_settings = settings.model_copy(
+        update={
+            "relay_host": f"127.0.0.1:{sink.port}",
+            "relay_tls": "none",
+            "delivery_concurrency_per_destination": SESSIONS,
+        }
+    )
+    database = Database(settings)
+    stop = threading.Event()
+
+    def watch() -> None:
+        while final_count(database) < messages:
+            time.sleep(0.05)
+        stop.set()
+
+    threading.Thread(target=watch, daemon=True).start()
+    profiler = cProfile.Profile()
+    started = time.perf_counter()
+    profiler.runcall(run_worker, worker_settings, stop)
+    print(f"profiled: {messages / (time.perf_counter() - started):.0f}/s", file=sys.stderr)
+    database.dispose()
+    stats = pstats.Stats(profiler, stream=sys.stderr)
+    stats.sort_stats("tottime").print_stats(25)
+
+
 def bench_settings(root: Path, db: str) -> tuple[Settings, contextlib.ExitStack]:
     stack = contextlib.ExitStack()
     url = None
@@ -370,7 +403,7 @@ def bench_settings(root: Path, db: str) -> tuple[Settings, contextlib.ExitStack]
     settings = Settings(
         env="test",
         state_dir=root / "state",
-        database_url=url,  # type: ignore[arg-type]
+        database_url=url,
         secret_key=secrets.token_urlsafe(48),
     )
     return settings, stack
@@ -382,6 +415,7 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--profile", action="store_true", help="profile one in-process worker")
     args = parser.parse_args()
     messages = 3000 if args.quick else args.messages
     root = Path(tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp"))
@@ -391,6 +425,9 @@ def main() -> int:
     try:
         with stack:
             migrations.upgrade(settings)
+            if args.profile:
+                profile_delivery(settings, sink, messages)
+                return 0
             delivered_per_s, delivered = delivery_rate(settings, sink, messages, args.workers)
             print(f"delivery: {delivered_per_s:.0f}/s ({delivered} delivered)", file=sys.stderr)
         relay_per_s = postfix_relay_rate(sink, messages, root / "postfix")
