@@ -28,7 +28,7 @@ from mailplane.delivery.outcomes import Attempt, Kind, give_up_reply, resolve
 from mailplane.delivery.routes import Router
 from mailplane.delivery.transfer import Envelope, send
 from mailplane.dkim import signer
-from mailplane.dkim.signing import SIGNED_HEADERS, _loaded_key
+from mailplane.dkim.signing import SIGNED_HEADERS, loaded_key
 from mailplane.models import utcnow
 from mailplane.models.statuses import MessageSource
 
@@ -118,7 +118,7 @@ class Worker:
             message.raw,
             domain=message.sign_domain,
             selector=key.selector,
-            key=_loaded_key(key.key_id, key.private_key_pem),
+            key=loaded_key(key.key_id, key.private_key_pem),
             signed_headers=SIGNED_HEADERS,
         )
         return header + message.raw

@@ -49,7 +49,7 @@ def active_key(session: Session, domain: Domain) -> DkimKey:
 
 
 @lru_cache(maxsize=4096)
-def _loaded_key(key_id: int, pem: str) -> signer.PrivateKey:
+def loaded_key(key_id: int, pem: str) -> signer.PrivateKey:
     # The PEM is part of the cache key, so a row rewritten under the same id is reloaded.
     return signer.load_private_key(pem)
 
@@ -60,7 +60,7 @@ def signature_header(message: bytes, domain: str, key: DkimKey) -> bytes:
         message,
         domain=domain,
         selector=key.selector,
-        key=_loaded_key(key.id, key.private_key_pem),
+        key=loaded_key(key.id, key.private_key_pem),
         signed_headers=SIGNED_HEADERS,
     )
 
