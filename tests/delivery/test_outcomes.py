@@ -3,13 +3,19 @@ hosts (aiosmtpd) on 127.0.0.x, the worker's own resolver, pool and retries."""
 
 from __future__ import annotations
 
+import ssl
+import time
 from datetime import timedelta
+from pathlib import Path
+
+from sqlalchemy import update
 
 from mailplane.db import Database
 from mailplane.delivery.envelope import parse_verp
-from mailplane.models import utcnow
+from mailplane.mailserver.tls import self_signed
+from mailplane.models import Delivery, utcnow
 from tests.delivery.conftest import DEAD, MX1, MX2, EngineSettings
-from tests.delivery.support import attempts, deliver, mx_zone, queue
+from tests.delivery.support import attempts, deliver, mx_zone, queue, worker_running
 from tests.support.knot import Knot
 from tests.support.mx import RemoteMx
 from tests.support.ports import free_port
@@ -177,3 +183,60 @@ def test_relay_with_auth_takes_everything(
     assert row.status == "delivered"
     [received] = relay.to(f"ok-{uid}@nowhere-{uid}.example")
     assert received.authenticated
+
+
+def test_relay_refusing_our_login_defers(
+    engine_settings: EngineSettings, database: Database, uid: str
+) -> None:
+    relay = RemoteMx("127.0.0.4", free_port(), credentials=("relayuser", "relay-secret"))
+    relay.start()
+    try:
+        settings = engine_settings(
+            relay_host=f"127.0.0.4:{relay.port}",
+            relay_tls="none",
+            relay_username="relayuser",
+            relay_password="wrong",
+        )
+        ids = queue(database, [f"ok-{uid}@nowhere-{uid}.example"])
+        with worker_running(settings):
+            deadline = time.monotonic() + 10
+            while not attempts(database, ids[0]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+    finally:
+        relay.stop()
+    first = attempts(database, ids[0])[0]
+    assert first.outcome == "deferred"
+    assert first.code == 535
+    assert relay.messages == []
+    # Not left for later tests' workers: cancelled as its sender would.
+    with database.transaction() as session:
+        session.execute(
+            update(Delivery)
+            .where(Delivery.id == ids[0])
+            .values(status="cancelled", next_attempt_at=None)
+        )
+
+
+def test_starttls_whenever_the_mx_offers_it(
+    engine_settings: EngineSettings,
+    database: Database,
+    knot: Knot,
+    mx_port: int,
+    tmp_path: Path,
+    uid: str,
+) -> None:
+    self_signed("tls-mx.test", tmp_path / "cert.pem", tmp_path / "key.pem")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tmp_path / "cert.pem", tmp_path / "key.pem")
+    server = RemoteMx("127.0.0.7", mx_port, tls=context)
+    server.start()
+    try:
+        zone = f"tls-{uid}.test"
+        mx_zone(knot, zone, [(10, "mx")], {"mx": "127.0.0.7"})
+        ids = queue(database, [f"ok-{uid}@{zone}"])
+        [row] = deliver(engine_settings(), database, ids)
+    finally:
+        server.stop()
+    assert row.status == "delivered"
+    [received] = server.to(f"ok-{uid}@{zone}")
+    assert received.encrypted  # a self-signed certificate does not stop opportunistic TLS

@@ -17,6 +17,7 @@ kind of remote MX:
 from __future__ import annotations
 
 import asyncio
+import ssl
 import threading
 import time
 from collections import Counter
@@ -36,6 +37,7 @@ class Received:
     data: bytes
     at: float
     authenticated: bool
+    encrypted: bool
 
 
 @dataclass
@@ -43,6 +45,8 @@ class RemoteMx:
     host: str
     port: int
     credentials: tuple[str, str] | None = None
+    # Offer STARTTLS with this context (a self-signed certificate in the tests).
+    tls: ssl.SSLContext | None = None
     messages: list[Received] = field(default_factory=list)
     seen: Counter[str] = field(default_factory=Counter)
     connections: int = 0
@@ -93,6 +97,7 @@ class RemoteMx:
         if local.startswith("slow-") and self._first_time(recipient, "data"):
             await asyncio.sleep(SLOW_SECONDS)
         authenticated = bool(getattr(session, "authenticated", False))
+        encrypted = session.ssl is not None
         with self._lock:
             for rcpt in envelope.rcpt_tos:
                 self.messages.append(
@@ -102,6 +107,7 @@ class RemoteMx:
                         envelope.original_content,
                         time.time(),
                         authenticated,
+                        encrypted,
                     )
                 )
         return "250 2.0.0 queued"
@@ -123,6 +129,8 @@ class RemoteMx:
                 # (RCPT answers 530 to an unauthenticated client below).
                 "auth_require_tls": False,
             }
+        if self.tls is not None:
+            extra["tls_context"] = self.tls
         self._controller = Controller(self, hostname=self.host, port=self.port, **extra)
         self._controller.start()
 

@@ -78,6 +78,14 @@ class Batch:
     signers: dict[str, SigningKey | str]
 
 
+def any_due(session: Session, now: datetime) -> bool:
+    """A read: an idle worker asks this before it takes SQLite's write lock to claim."""
+    due = select(deliveries.c.id).where(
+        deliveries.c.next_attempt_at <= now, deliveries.c.status.in_(DUE_STATES)
+    )
+    return session.execute(due.limit(1)).first() is not None
+
+
 def claim(
     session: Session, worker_id: str, limit: int, lease_seconds: float, now: datetime
 ) -> Batch:
@@ -278,31 +286,3 @@ def commit_outcomes(
             ],
         )
     )
-
-
-def finish_jobs(
-    session: Session,
-    done: Sequence[int],
-    failed: Sequence[tuple[int, str]],
-    now: datetime,
-    retry_seconds: float,
-) -> None:
-    if done:
-        session.execute(
-            update(jobs)
-            .where(jobs.c.id == bindparam("b_id"))
-            .values(run_at=None, finished_at=now, claimed_by=None, attempts=jobs.c.attempts + 1),
-            [{"b_id": job_id} for job_id in done],
-        )
-    if failed:
-        session.execute(
-            update(jobs)
-            .where(jobs.c.id == bindparam("b_id"))
-            .values(
-                run_at=now + timedelta(seconds=retry_seconds),
-                claimed_by=None,
-                attempts=jobs.c.attempts + 1,
-                last_error=bindparam("b_error"),
-            ),
-            [{"b_id": job_id, "b_error": error[:1000]} for job_id, error in failed],
-        )

@@ -12,11 +12,16 @@ from __future__ import annotations
 
 import secrets
 import smtplib
+from collections.abc import Sequence
+from datetime import datetime, timedelta
 from email.utils import format_datetime, make_msgid
 from typing import Any
 
+from sqlalchemy import bindparam, update
+from sqlalchemy.orm import Session
+
 from mailplane.config import Settings
-from mailplane.delivery.claims import MessageData, Outcome
+from mailplane.delivery.claims import MessageData, Outcome, jobs
 from mailplane.models import utcnow
 from mailplane.models.statuses import MessageSource
 
@@ -116,3 +121,31 @@ def send_dsn_job(settings: Settings, payload: dict[str, Any]) -> None:
     data = build_dsn(payload)
     with smtplib.SMTP(settings.mail_listen_address, settings.inject_port, timeout=30) as smtp:
         smtp.sendmail("", [str(payload["to"])], data)
+
+
+def finish_dsn_jobs(
+    session: Session,
+    done: Sequence[int],
+    failed: Sequence[tuple[int, str]],
+    now: datetime,
+    retry_seconds: float,
+) -> None:
+    if done:
+        session.execute(
+            update(jobs)
+            .where(jobs.c.id == bindparam("b_id"))
+            .values(run_at=None, finished_at=now, claimed_by=None, attempts=jobs.c.attempts + 1),
+            [{"b_id": job_id} for job_id in done],
+        )
+    if failed:
+        session.execute(
+            update(jobs)
+            .where(jobs.c.id == bindparam("b_id"))
+            .values(
+                run_at=now + timedelta(seconds=retry_seconds),
+                claimed_by=None,
+                attempts=jobs.c.attempts + 1,
+                last_error=bindparam("b_error"),
+            ),
+            [{"b_id": job_id, "b_error": error[:1000]} for job_id, error in failed],
+        )

@@ -62,6 +62,13 @@ class Worker:
 
         return await asyncio.get_running_loop().run_in_executor(self.db_thread, unit)
 
+    async def _read(self, function: Callable[..., T], *args: Any) -> T:
+        def unit() -> T:
+            with self.database.session(write=False) as session:
+                return function(session, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.db_thread, unit)
+
     async def run(self) -> None:
         log.info("delivery worker %s started", self.worker_id)
         committer = asyncio.create_task(self._commit_loop())
@@ -82,7 +89,7 @@ class Worker:
                     utcnow(),
                 )
                 if not batch.claimed:
-                    await asyncio.sleep(IDLE_POLL_SECONDS)
+                    await self._idle()
                     continue
                 self._start(batch)
             if self.in_flight:
@@ -94,6 +101,14 @@ class Worker:
             await self.pools.quit_all()
             self.db_thread.shutdown(wait=True)
             log.info("delivery worker %s stopped", self.worker_id)
+
+    async def _idle(self) -> None:
+        """Wait until something is due, asking with reads (no write lock while idle)."""
+        while not self.stop.is_set():
+            await asyncio.sleep(IDLE_POLL_SECONDS)
+            due: bool = await self._read(claims.any_due, utcnow())
+            if due or self.in_flight:
+                return
 
     def _start(self, batch: Batch) -> None:
         signed: dict[str, bytes | str] = {}
@@ -124,6 +139,18 @@ class Worker:
         return header + message.raw
 
     async def _deliver(self, claimed: Claimed, message: MessageData, data: bytes | str) -> None:
+        try:
+            await self._attempt(claimed, message, data)
+        except Exception as exc:
+            # A defect here must not leave the row claimed until the lease ends, again and
+            # again: it is deferred like any transient failure, with the reason on record.
+            log.exception("delivery %s failed inside the worker", claimed.id)
+            reply = f"4.3.0 internal error in the delivery worker: {type(exc).__name__}"
+            self._record(
+                claimed, message, Attempt(claimed.id, Kind.DEFERRED, None, reply, utcnow(), 0)
+            )
+
+    async def _attempt(self, claimed: Claimed, message: MessageData, data: bytes | str) -> None:
         if isinstance(data, str):
             attempt = Attempt(claimed.id, Kind.FAILED, 550, data, utcnow(), 0)
         else:
@@ -202,7 +229,7 @@ class Worker:
                 done.append(job_id)
             except Exception as exc:  # Postfix down: the job stays due and is retried
                 failed.append((job_id, f"{type(exc).__name__}: {exc}"))
-        await self._db(claims.finish_jobs, done, failed, utcnow(), DSN_RETRY_SECONDS)
+        await self._db(dsn.finish_dsn_jobs, done, failed, utcnow(), DSN_RETRY_SECONDS)
 
     async def _renew_loop(self) -> None:
         interval = self.settings.delivery_lease_seconds / 3
