@@ -1,6 +1,7 @@
-"""Crash safety: kill -9 a ``mailplane worker`` in the middle of 5,000 deliveries and start
-another: every recipient is delivered, none lost, and the only duplicates are deliveries
-that were in flight (claimed, in 'sending') at the kill."""
+"""Concurrency and crash safety. Two workers at once never send a recipient twice. Kill -9
+a ``mailplane worker`` in the middle of 5,000 deliveries and start another: every
+recipient is delivered, none lost, and the only duplicates are deliveries that were in
+flight (claimed, in 'sending') at the kill."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from sqlalchemy import func, select
 from mailplane.db import Database
 from mailplane.models import Delivery
 from mailplane.models.statuses import DeliveryStatus
-from tests.delivery.support import queue, wait_until_final
+from tests.delivery.conftest import EngineSettings
+from tests.delivery.support import queue, wait_until_final, worker_running
 from tests.support.mx import RemoteMx
 from tests.support.ports import free_port
 
@@ -94,3 +96,24 @@ def test_kill_9_in_the_middle_loses_nothing(
     assert set(counts) == set(recipients)  # none lost
     duplicates = sum(n - 1 for n in counts.values())
     assert duplicates <= in_flight
+
+
+def test_two_workers_at_once_send_each_recipient_once(
+    engine_settings: EngineSettings, database: Database, uid: str
+) -> None:
+    sink = RemoteMx(SINK, free_port())
+    sink.start()
+    try:
+        settings = engine_settings(
+            relay_host=f"{SINK}:{sink.port}", relay_tls="none", delivery_batch_size=50
+        )
+        recipients = [f"ok-{n}-{uid}@pair-{uid}.test" for n in range(1000)]
+        ids = queue(database, recipients)
+        with worker_running(settings), worker_running(settings):
+            rows = wait_until_final(database, ids, timeout=60)
+    finally:
+        sink.stop()
+    assert {r.status for r in rows} == {"delivered"}
+    counts = Counter(m.recipient for m in sink.messages if m.recipient in set(recipients))
+    assert set(counts) == set(recipients)
+    assert max(counts.values()) == 1  # no row was claimed by both
