@@ -117,3 +117,28 @@ def test_two_workers_at_once_send_each_recipient_once(
     counts = Counter(m.recipient for m in sink.messages if m.recipient in set(recipients))
     assert set(counts) == set(recipients)
     assert max(counts.values()) == 1  # no row was claimed by both
+
+
+def test_a_live_worker_keeps_its_lease_while_a_send_takes_longer(
+    engine_settings: EngineSettings, database: Database, uid: str
+) -> None:
+    sink = RemoteMx(SINK, free_port())
+    sink.start()
+    try:
+        # The sink answers DATA after 3 s, twice the lease: without renewal the second
+        # worker would claim the row again and send it a second time.
+        settings = engine_settings(
+            relay_host=f"{SINK}:{sink.port}",
+            relay_tls="none",
+            delivery_lease_seconds=1.5,
+            delivery_command_timeout_seconds=10,
+        )
+        recipient = f"slow-{uid}@lease-{uid}.test"
+        ids = queue(database, [recipient])
+        with worker_running(settings), worker_running(settings):
+            [row] = wait_until_final(database, ids, timeout=30)
+    finally:
+        sink.stop()
+    assert row.status == "delivered"
+    assert row.attempts == 1
+    assert len(sink.to(recipient)) == 1
