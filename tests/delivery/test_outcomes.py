@@ -240,3 +240,28 @@ def test_starttls_whenever_the_mx_offers_it(
     assert row.status == "delivered"
     [received] = server.to(f"ok-{uid}@{zone}")
     assert received.encrypted  # a self-signed certificate does not stop opportunistic TLS
+
+
+def test_non_ascii_addresses_go_with_smtputf8_or_bounce_without_it(
+    engine_settings: EngineSettings,
+    database: Database,
+    knot: Knot,
+    mx1: RemoteMx,
+    mx_port: int,
+    uid: str,
+) -> None:
+    zone = two_mx(knot, uid)
+    old = f"old-{uid}.test"
+    mx_zone(knot, old, [(10, "mx")], {"mx": "127.0.0.8"})
+    ascii_only = RemoteMx("127.0.0.8", mx_port, smtputf8=False)
+    ascii_only.start()
+    try:
+        ids = queue(
+            database, [f"ok-jürgen-{uid}@{zone}", f"ok-jürgen-{uid}@{old}", f"ok-{uid}@{old}"]
+        )
+        rows = deliver(engine_settings(), database, ids)
+    finally:
+        ascii_only.stop()
+    assert [r.status for r in rows] == ["delivered", "bounced", "delivered"]
+    assert mx1.to(f"ok-jürgen-{uid}@{zone}")
+    assert (rows[1].last_code, rows[1].last_enhanced_code) == (553, "5.6.7")

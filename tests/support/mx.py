@@ -47,6 +47,7 @@ class RemoteMx:
     credentials: tuple[str, str] | None = None
     # Offer STARTTLS with this context (a self-signed certificate in the tests).
     tls: ssl.SSLContext | None = None
+    smtputf8: bool = True
     messages: list[Received] = field(default_factory=list)
     seen: Counter[str] = field(default_factory=Counter)
     connections: int = 0
@@ -131,6 +132,7 @@ class RemoteMx:
             }
         if self.tls is not None:
             extra["tls_context"] = self.tls
+        extra["enable_SMTPUTF8"] = self.smtputf8
         self._controller = Controller(self, hostname=self.host, port=self.port, **extra)
         self._controller.start()
 

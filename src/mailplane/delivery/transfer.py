@@ -27,6 +27,20 @@ class Envelope:
     data: bytes
 
 
+def _options(envelope: Envelope, extensions: dict[str, str]) -> tuple[list[str], str | None]:
+    """MAIL FROM parameters: BODY=8BITMIME for 8-bit content (RFC 6152) and SMTPUTF8 for
+    non-ASCII addresses (RFC 6531) when the server offers them; encoding None: the
+    addresses cannot be sent to this server."""
+    options = []
+    if "8bitmime" in extensions and not envelope.data.isascii():
+        options.append("BODY=8BITMIME")
+    if envelope.sender.isascii() and envelope.recipient.isascii():
+        return options, "ascii"
+    if "smtputf8" not in extensions:
+        return options, None
+    return [*options, "SMTPUTF8"], "utf-8"
+
+
 def _reply(code: int, message: str) -> str:
     return f"{code} {' '.join(message.split())}"
 
@@ -59,8 +73,13 @@ async def send(pools: Pools, route: Route | NoRoute, envelope: Envelope) -> Atte
                 if connection.needs_reset:
                     await smtp.rset()
                     connection.needs_reset = False
-                await smtp.mail(envelope.sender)
-                await smtp.rcpt(envelope.recipient)
+                mail_options, encoding = _options(envelope, smtp.esmtp_extensions)
+                if encoding is None:
+                    # RFC 6531 section 3.2: no SMTPUTF8 at the server, no way to send it.
+                    reply = "553 5.6.7 non-ASCII address and the server has no SMTPUTF8"
+                    return attempt(Kind.BOUNCED, 553, reply, host, ip)
+                await smtp.mail(envelope.sender, options=mail_options, encoding=encoding)
+                await smtp.rcpt(envelope.recipient, encoding=encoding)
                 response = await smtp.data(envelope.data)
             except aiosmtplib.SMTPResponseException as exc:
                 # Refused at MAIL, RCPT or DATA (421 also closed the connection).
