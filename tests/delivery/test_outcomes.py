@@ -265,3 +265,22 @@ def test_non_ascii_addresses_go_with_smtputf8_or_bounce_without_it(
     assert [r.status for r in rows] == ["delivered", "bounced", "delivered"]
     assert mx1.to(f"ok-jürgen-{uid}@{zone}")
     assert (rows[1].last_code, rows[1].last_enhanced_code) == (553, "5.6.7")
+
+
+def test_connections_are_reused_within_the_destination_limit(
+    engine_settings: EngineSettings, database: Database, knot: Knot, mx_port: int, uid: str
+) -> None:
+    server = RemoteMx("127.0.0.10", mx_port)
+    server.start()
+    try:
+        zone = f"reuse-{uid}.test"
+        mx_zone(knot, zone, [(10, "mx")], {"mx": "127.0.0.10"})
+        recipients = [f"ok-{n}-{uid}@{zone}" for n in range(30)] + [f"perm-{uid}@{zone}"]
+        ids = queue(database, recipients)
+        rows = deliver(engine_settings(delivery_concurrency_per_destination=2), database, ids)
+    finally:
+        server.stop()
+    assert sorted({r.status for r in rows}) == ["bounced", "delivered"]
+    assert len(server.messages) == 30
+    # 31 transactions (one refused, then RSET) over at most 2 connections.
+    assert 1 <= server.connections <= 2
