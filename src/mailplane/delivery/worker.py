@@ -38,6 +38,7 @@ T = TypeVar("T")
 IDLE_POLL_SECONDS = 0.25
 COMMIT_INTERVAL_SECONDS = 0.05
 DSN_RETRY_SECONDS = 60.0
+CLAIM_RETRY_SECONDS = 1.0
 
 
 class Worker:
@@ -81,13 +82,19 @@ class Worker:
                 room = min(
                     self.settings.delivery_batch_size, self.in_flight_limit - len(self.in_flight)
                 )
-                batch = await self._db(
-                    claims.claim,
-                    self.worker_id,
-                    room,
-                    self.settings.delivery_lease_seconds,
-                    utcnow(),
-                )
+                try:
+                    batch = await self._db(
+                        claims.claim,
+                        self.worker_id,
+                        room,
+                        self.settings.delivery_lease_seconds,
+                        utcnow(),
+                    )
+                except Exception:
+                    # The database is busy or away: keep serving what is in flight, retry.
+                    log.exception("claiming deliveries failed; retrying")
+                    await asyncio.sleep(CLAIM_RETRY_SECONDS)
+                    continue
                 if not batch.claimed:
                     await self._idle()
                     continue
@@ -111,11 +118,14 @@ class Worker:
                 return
 
     def _start(self, batch: Batch) -> None:
-        signed: dict[str, bytes | str] = {}
+        signed: dict[str, bytes | str | Exception] = {}
         for claimed in batch.claimed:
             message = batch.messages[claimed.message_id]
             if message.id not in signed:
-                signed[message.id] = self._prepare(message, batch.signers)
+                try:
+                    signed[message.id] = self._prepare(message, batch.signers)
+                except Exception as exc:  # an unusable key: deferred by _deliver, not lost
+                    signed[message.id] = exc
             task = asyncio.create_task(self._deliver(claimed, message, signed[message.id]))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
@@ -138,8 +148,12 @@ class Worker:
         )
         return header + message.raw
 
-    async def _deliver(self, claimed: Claimed, message: MessageData, data: bytes | str) -> None:
+    async def _deliver(
+        self, claimed: Claimed, message: MessageData, data: bytes | str | Exception
+    ) -> None:
         try:
+            if isinstance(data, Exception):
+                raise data
             await self._attempt(claimed, message, data)
         except Exception as exc:
             # A defect here must not leave the row claimed until the lease ends, again and
