@@ -80,7 +80,10 @@ def test_up_status_and_clean_stop(platform_env: dict[str, str]) -> None:
                 status.stdout
             )
         children = _children_of(up.pid)
-        assert len(children) == 3  # dovecot -F, postfix master, the API (mailplane serve)
+        # dovecot -F, postfix master, the API (mailplane serve), one delivery worker
+        assert len(children) == 4
+        commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in children]
+        assert sum(b"\0worker" in command for command in commands) == 1
 
         up.send_signal(signal.SIGTERM)
         assert up.wait(30) == 0 or up.returncode == 128 + signal.SIGTERM

@@ -206,6 +206,40 @@ def serve(
 
 
 @app.command()
+def worker() -> None:
+    """Run one delivery worker (more processes, more machines on PostgreSQL); SIGTERM
+    finishes the sends in flight and commits them before exiting."""
+    import logging
+    import signal
+    import threading
+
+    from mailplane.db import Database
+    from mailplane.delivery.worker import run_worker
+    from mailplane.jobs import run_forever as run_jobs
+
+    settings = get_settings()
+    try:
+        settings.check_production()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    # Each worker also runs due jobs (DNS publication, DSNs that waited for Postfix), so a
+    # machine that runs only workers still runs side effects; claims keep them single.
+    database = Database(settings)
+    jobs = threading.Thread(target=run_jobs, args=(settings, database, stop), name="jobs")
+    jobs.start()
+    try:
+        run_worker(settings, stop)
+    finally:
+        stop.set()
+        jobs.join(timeout=30)
+        database.dispose()
+
+
+@app.command()
 def up() -> None:
     """Start everything: the API, and Postfix and Dovecot where they are installed."""
     from mailplane.runtime.supervisor import run_platform

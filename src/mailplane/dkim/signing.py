@@ -1,19 +1,19 @@
 """DKIM signatures (RFC 6376; Ed25519 per RFC 8463) with a domain's active key.
 
-The delivery engine calls ``sign_message``; only the ``active`` key signs: a ``pending`` key
-is not yet known to be in DNS, and a ``retiring`` one is on its way out.
+The delivery engine signs through ``signature_header``; only the ``active`` key signs: a
+``pending`` key is not yet known to be in DNS, and a ``retiring`` one is on its way out.
+The signature itself is computed by ``dkim/signer.py`` (OpenSSL); loaded keys are cached
+per key id, because parsing and checking an RSA key costs more than signing with it.
 """
 
 from __future__ import annotations
 
-import base64
+from functools import lru_cache
 
-import dkim
-from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from mailplane.dkim import signer
 from mailplane.errors import Conflict
 from mailplane.models import DkimKey, Domain
 from mailplane.models.statuses import DkimKeyStatus
@@ -48,37 +48,21 @@ def active_key(session: Session, domain: Domain) -> DkimKey:
     return key
 
 
-def _private_key(key: DkimKey) -> bytes:
-    if key.algorithm != "ed25519":
-        return key.private_key_pem.encode()
-    # dkimpy wants the raw 32-byte Ed25519 seed, base64 (RFC 8463 section 3).
-    loaded = serialization.load_pem_private_key(key.private_key_pem.encode(), password=None)
-    assert isinstance(loaded, ed25519.Ed25519PrivateKey)
-    raw = loaded.private_bytes(
-        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
-    )
-    return base64.b64encode(raw)
+@lru_cache(maxsize=4096)
+def loaded_key(key_id: int, pem: str) -> signer.PrivateKey:
+    # The PEM is part of the cache key, so a row rewritten under the same id is reloaded.
+    return signer.load_private_key(pem)
 
 
 def signature_header(message: bytes, domain: str, key: DkimKey) -> bytes:
     """The DKIM-Signature header line (with CRLF) for ``message`` signed by ``key``."""
-    algorithm = b"ed25519-sha256" if key.algorithm == "ed25519" else b"rsa-sha256"
-    present = {
-        line.split(b":", 1)[0].strip().lower()
-        for line in message.split(b"\n\n", 1)[0].replace(b"\r", b"").split(b"\n")
-        if line and not line[:1].isspace()
-    }
-    headers = [h for h in SIGNED_HEADERS if h in present]
-    header: bytes = dkim.sign(
+    return signer.signature_header(
         message,
-        key.selector.encode(),
-        domain.encode(),
-        _private_key(key),
-        canonicalize=(b"relaxed", b"relaxed"),
-        signature_algorithm=algorithm,
-        include_headers=headers,
+        domain=domain,
+        selector=key.selector,
+        key=loaded_key(key.id, key.private_key_pem),
+        signed_headers=SIGNED_HEADERS,
     )
-    return header
 
 
 def sign_message(session: Session, domain: Domain, message: bytes) -> bytes:

@@ -26,7 +26,10 @@ GiveUpHook = Callable[[Settings, Database, dict[str, Any], str], None]
 
 # Modules that call register() at import. Add a feature's module here (or call
 # add_handler_module() before the runner starts).
-HANDLER_MODULES: list[str] = ["mailplane.domains.publication_jobs"]
+HANDLER_MODULES: list[str] = [
+    "mailplane.domains.publication_jobs",
+    "mailplane.delivery.dsn_jobs",
+]
 
 
 @dataclass(frozen=True)

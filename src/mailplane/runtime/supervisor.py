@@ -51,8 +51,8 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
 
 def run_platform(settings: Settings) -> int:
     """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, the purge of deleted
-    mailboxes, the job runner and the API (a child process restarted if it dies); all stopped on
-    Ctrl-C/SIGTERM."""
+    mailboxes, the job runner, the API and ``settings.workers`` delivery workers (child
+    processes restarted if they die); all stopped on Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
     migrations.upgrade(settings)
@@ -87,10 +87,23 @@ def run_platform(settings: Settings) -> int:
     jobs_loop.start()
     api = ApiProcess()
     api.start()
+    # Delivery workers: separate processes (each one asyncio loop), restarted like the API.
+    # A killed worker loses nothing: its claimed rows are due again when its lease ends.
+    workers = [ApiProcess("worker", f"delivery worker {n + 1}") for n in range(settings.workers)]
+    for worker in workers:
+        worker.start()
     try:
         while not stop.wait(0.5):
             api.watch()
+            for worker in workers:
+                worker.watch()
     finally:
+        # SIGTERM to all at once: each worker finishes its sends in flight and commits.
+        for worker in workers:
+            if worker.process is not None and worker.process.poll() is None:
+                worker.process.terminate()
+        for worker in workers:
+            worker.stop(timeout=settings.delivery_command_timeout_seconds + 10)
         api.stop()
         dns_loop.join(timeout=10)
         purge_loop.join(timeout=10)
