@@ -23,7 +23,12 @@ STABLE_AFTER_SECONDS = 60.0
 
 
 class ApiProcess:
-    def __init__(self) -> None:
+    """A ``mailplane`` subcommand as a supervised child: the API (``serve``) by default,
+    or another long-running command such as ``intake``."""
+
+    def __init__(self, command: str = "serve", name: str = "API") -> None:
+        self.command = command
+        self.name = name
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.failures = 0
@@ -33,12 +38,12 @@ class ApiProcess:
     def start(self) -> None:
         # The child reads the same MAILPLANE_* environment, so it has the same settings.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "mailplane.cli.main", "serve"],
+            [sys.executable, "-m", "mailplane.cli.main", self.command],
             stdin=subprocess.DEVNULL,
             preexec_fn=die_with_parent,
         )
         self.started_at = time.monotonic()
-        log.info("API started (pid %s)", self.process.pid)
+        log.info("%s started (pid %s)", self.name, self.process.pid)
 
     def watch(self) -> None:
         """Called periodically by the supervisor: restart the API if it has exited."""
@@ -54,9 +59,7 @@ class ApiProcess:
             delay = BACKOFF_SECONDS[min(self.failures, len(BACKOFF_SECONDS) - 1)]
             self.failures += 1
             self.next_start = now + delay
-            log.warning(
-                "API exited with %s; restarting in %.1f s (mail is unaffected)", code, delay
-            )
+            log.warning("%s exited with %s; restarting in %.1f s", self.name, code, delay)
         if now >= self.next_start:
             self.next_start = 0.0
             self.restarts += 1

@@ -1,0 +1,104 @@
+"""``mailplane intake``: the SMTP intake and the submission milter in one process, on
+loopback. ``mailplane up`` supervises it (runtime/intake_process.py) and starts it
+before Postfix."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from functools import partial
+
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.intake.handover import Handover, to_messages
+from mailplane.intake.milter import serve_connection
+from mailplane.intake.senders import SenderVerdict, judge
+from mailplane.intake.smtp_server import IntakeHandler, IntakeSMTP
+from mailplane.sending.queue import enqueue_many
+
+log = logging.getLogger(__name__)
+
+# Postfix stops at message_size_limit; the marker header and Received lines add a little.
+_SIZE_MARGIN = 64 * 1024
+
+
+def store(database: Database, settings: Settings, handover: Handover) -> str:
+    """One transaction for the whole handover; the message ids it was queued as."""
+    with database.transaction() as session:
+        queued = enqueue_many(session, to_messages(session, settings, handover))
+    return ",".join(item.message_id for item in queued)
+
+
+def check_senders(
+    database: Database, login: str, from_values: list[str], sender_values: list[str]
+) -> SenderVerdict:
+    session = database.session(write=False)
+    try:
+        return judge(session, login, from_values, sender_values)
+    finally:
+        session.close()
+
+
+async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    host = settings.mail_listen_address
+    secret = settings.effective_secret()
+    handler = IntakeHandler(partial(store, database, settings))
+    smtp = await loop.create_server(
+        lambda: IntakeSMTP(
+            handler,
+            settings.mail_inject_networks,
+            hostname=settings.mail_hostname,
+            ident="mailplane intake",
+            data_size_limit=settings.message_size_limit_mb * 1024 * 1024 + _SIZE_MARGIN,
+            enable_SMTPUTF8=True,
+            loop=loop,
+        ),
+        host,
+        settings.intake_port,
+    )
+
+    async def decide(login: str, froms: list[str], senders: list[str]) -> SenderVerdict:
+        return await asyncio.to_thread(check_senders, database, login, froms, senders)
+
+    milter_server = await asyncio.start_server(
+        partial(serve_connection, secret=secret, decide=decide), host, settings.milter_port
+    )
+    log.info(
+        "intake on %s:%s, submission milter on %s:%s",
+        host,
+        settings.intake_port,
+        host,
+        settings.milter_port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        smtp.close()
+        milter_server.close()
+        # Postfix caches its connections: do not wait for it to hang up.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(smtp.wait_closed(), milter_server.wait_closed()), 5
+            )
+
+
+def run_intake(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    database = Database(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, database, stop)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    finally:
+        database.dispose()
+    return 0
