@@ -48,6 +48,10 @@ def user(api: Api, uid: str) -> dict[str, Any]:
     }
 
 
+def _text(error: bytes | str) -> str:
+    return error.decode() if isinstance(error, bytes) else error
+
+
 def _submit(mailstack: MailStack, login: str, raw: bytes, rcpts: list[str]) -> None:
     with mailstack.submission(login, PASSWORD) as client:
         client.sendmail(login, rcpts, raw)
@@ -63,8 +67,7 @@ def test_a_forged_header_from_is_refused_for_local_and_outside_recipients(
         with pytest.raises(smtplib.SMTPDataError) as refused:
             _submit(mailstack, user["email"], forged.as_bytes(), [rcpt])
         assert refused.value.smtp_code == 550
-        error = refused.value.smtp_error
-        text = error.decode() if isinstance(error, bytes) else error
+        text = _text(refused.value.smtp_error)
         assert text == f"5.7.1 <{user['stranger']}> is not an address of {user['email']}"
         assert outbox.find(str(forged["Subject"])) == []
     assert mailstack.fetch(user["stranger"], PASSWORD, str(forged["Subject"])) == []
@@ -88,7 +91,7 @@ def test_from_headers_the_login_does_not_own_entirely_are_refused(
     with pytest.raises(smtplib.SMTPDataError) as refused:
         _submit(mailstack, user["email"], msg.as_bytes(), ["friend@outside.test"])
     assert refused.value.smtp_code == 550
-    assert bytes(refused.value.smtp_error).startswith(b"5.7.1 ")
+    assert _text(refused.value.smtp_error).startswith("5.7.1 ")
     assert outbox.find(str(msg["Subject"])) == []
 
 
