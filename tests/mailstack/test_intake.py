@@ -213,3 +213,34 @@ def test_intake_down_mail_waits_in_postfix_and_milter_down_means_4xx(
     # And the user's retry now goes through.
     _submit(mailstack, box["email"], submitted.as_bytes(), ["friend@outside.test"])
     outbox.wait_for(str(submitted["Subject"]))
+
+
+def test_the_intake_speaks_what_postfix_needs(
+    mailstack: MailStack, outbox: Outbox, mail_settings: Settings, uid: str
+) -> None:
+    """XFORWARD and DSN parameters, as Postfix's smtp client sends them (Postfix itself
+    is exercised by the tests above); a marker for another queue id is not a submission."""
+    host, port = mail_settings.mail_listen_address, mail_settings.intake_port
+    subject = f"intake-{uid}"
+    raw = (
+        f"From: someone@sender.test\r\nSubject: {subject}\r\nMessage-ID: <{uid}@x>\r\n\r\nhi\r\n"
+    ).encode()
+    with smtplib.SMTP(host, port, timeout=10) as client:
+        client.ehlo("postfix.local")
+        assert client.has_extn("xforward")
+        assert client.has_extn("dsn")
+        assert client.has_extn("smtputf8")
+        assert client.docmd("XFORWARD", "NAME=spike.porcupine.org ADDR=192.0.2.1")[0] == 250
+        assert client.docmd("XFORWARD", "IDENT=4AbCdEf HELO=x+2By")[0] == 250
+        assert client.docmd("XFORWARD", "COLOR=red")[0] == 501
+        assert client.mail("someone@sender.test", ["RET=HDRS", "ENVID=abc+2B1"])[0] == 250
+        assert client.docmd("XFORWARD", "IDENT=4Late")[0] == 503  # belongs before MAIL
+        code, _ = client.rcpt("x@outside.test", ["NOTIFY=FAILURE", "ORCPT=rfc822;a+2Bb@x.test"])
+        assert code == 250
+        code, reply = client.data(raw)
+        assert code == 250, reply
+        assert reply.startswith(b"2.0.0 Ok: queued as ")
+    (out,) = outbox.wait_for(subject)
+    assert out.message.source == "forward"
+    assert out.message.message_metadata["forwarded_for"] == ["a+b@x.test"]
+    assert out.message.message_metadata["original_sender"] == "someone@sender.test"

@@ -12,23 +12,15 @@ from functools import partial
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.intake.handover import Handover, to_messages
+from mailplane.intake.committer import Committer
 from mailplane.intake.milter import serve_connection
 from mailplane.intake.senders import SenderVerdict, judge
 from mailplane.intake.smtp_server import IntakeHandler, IntakeSMTP
-from mailplane.sending.queue import enqueue_many
 
 log = logging.getLogger(__name__)
 
 # Postfix stops at message_size_limit; the marker header and Received lines add a little.
 _SIZE_MARGIN = 64 * 1024
-
-
-def store(database: Database, settings: Settings, handover: Handover) -> str:
-    """One transaction for the whole handover; the message ids it was queued as."""
-    with database.transaction() as session:
-        queued = enqueue_many(session, to_messages(session, settings, handover))
-    return ",".join(item.message_id for item in queued)
 
 
 def check_senders(
@@ -45,7 +37,9 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
     loop = asyncio.get_running_loop()
     host = settings.mail_listen_address
     secret = settings.effective_secret()
-    handler = IntakeHandler(partial(store, database, settings))
+    committer = Committer(database, settings)
+    committing = asyncio.create_task(committer.run())
+    handler = IntakeHandler(committer.queue_message)
     smtp = await loop.create_server(
         lambda: IntakeSMTP(
             handler,
@@ -78,6 +72,7 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
     finally:
         smtp.close()
         milter_server.close()
+        committing.cancel()
         # Postfix caches its connections: do not wait for it to hang up.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
@@ -87,6 +82,9 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
 
 def run_intake(settings: Settings) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every command at INFO: a line per command per message is noise (and
+    # a cost) when Postfix's log already has the transaction.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     database = Database(settings)
 
     async def main() -> None:

@@ -10,11 +10,10 @@ the address a forwarded recipient was originally sent to.
 
 from __future__ import annotations
 
-import asyncio
 import ipaddress
 import logging
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
@@ -28,7 +27,8 @@ XFORWARD_ATTRIBUTES = ("NAME", "ADDR", "PORT", "PROTO", "HELO", "IDENT", "SOURCE
 _DSN_PARAMETERS = frozenset({"RET", "ENVID", "NOTIFY", "ORCPT"})
 _XTEXT = re.compile(r"\+([0-9A-Fa-f]{2})")
 
-Store = Callable[[Handover], Any]  # commits the handover; raises on failure
+# Resolves to the queued message ids once the handover is committed; raises otherwise.
+QueueMessage = Callable[[Handover], Awaitable[str]]
 
 
 def xtext_decode(value: str) -> str:
@@ -93,10 +93,10 @@ class IntakeSMTP(SMTP):
 
 
 class IntakeHandler:
-    """aiosmtpd hooks. ``store`` runs in a thread (the database is synchronous)."""
+    """aiosmtpd hooks; the DATA hook answers after ``queue_message`` has committed."""
 
-    def __init__(self, store: Store) -> None:
-        self.store = store
+    def __init__(self, queue_message: QueueMessage) -> None:
+        self.queue_message = queue_message
 
     async def handle_EHLO(  # noqa: N802 (aiosmtpd hook)
         self,
@@ -156,7 +156,7 @@ class IntakeHandler:
             original_recipients=dict(envelope.original_recipients),
         )
         try:
-            queued = await asyncio.to_thread(self.store, handover)
+            queued = await self.queue_message(handover)
         except Exception:
             # Postfix keeps the message and tries again: nothing is lost.
             log.exception("could not queue Postfix's message %s", ident)
