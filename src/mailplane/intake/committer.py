@@ -8,11 +8,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
+
+from sqlalchemy.orm import Session
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.intake.handover import Handover, to_messages
-from mailplane.sending.queue import NewMessage, enqueue_many
+from mailplane.intake.handover import Handover, envelope_recipient, to_messages
+from mailplane.intake.receipts import already_queued, queue_key, record
+from mailplane.sending.queue import enqueue_many
 
 log = logging.getLogger(__name__)
 
@@ -20,13 +24,27 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 100
 
 
+def _store_one(session: Session, settings: Settings, handover: Handover) -> str:
+    key = queue_key(settings, handover.ident) if handover.ident else None
+    recipients = [envelope_recipient(r) for r in handover.recipients]
+    taken = already_queued(session, key, recipients) if key else {}
+    pairs = zip(handover.recipients, recipients, strict=True)
+    remaining = [given for given, recipient in pairs if recipient not in taken]
+    message_ids = list(dict.fromkeys(taken.values()))
+    if remaining:
+        handover = replace(handover, recipients=remaining)
+        for queued in enqueue_many(session, to_messages(session, settings, handover)):
+            message_ids.append(queued.message_id)
+            if key:
+                record(session, key, ((r, queued.message_id) for r, _ in queued.deliveries))
+    return ",".join(message_ids)
+
+
 def store(database: Database, settings: Settings, handovers: Sequence[Handover]) -> list[str]:
-    """One transaction for all the handovers: per handover, the ids it was queued as."""
+    """One transaction for all the handovers: per handover, the ids it was queued as
+    (recipients Postfix already handed over before are not queued again)."""
     with database.transaction() as session:
-        per_handover = [to_messages(session, settings, h) for h in handovers]
-        flat: list[NewMessage] = [m for messages in per_handover for m in messages]
-        queued = iter(enqueue_many(session, flat))
-        return [",".join(next(queued).message_id for _ in messages) for messages in per_handover]
+        return [_store_one(session, settings, handover) for handover in handovers]
 
 
 class Committer:

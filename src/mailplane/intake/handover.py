@@ -41,7 +41,8 @@ class Handover:
     original_recipients: dict[str, str] = field(default_factory=dict)
 
 
-def _recipient(address: str) -> str:
+def envelope_recipient(address: str) -> str:
+    """An envelope recipient as the queue stores it: the domain as an A-label."""
     local, _, domain = address.rpartition("@")
     try:
         return f"{local}@{to_a_label(domain)}"
@@ -97,7 +98,7 @@ def submitted_by(settings: Settings, handover: Handover) -> str | None:
 def to_messages(session: Session, settings: Settings, handover: Handover) -> list[NewMessage]:
     login = submitted_by(settings, handover)
     raw = headers.remove_fields(handover.raw, HEADER)
-    recipients = [_recipient(r) for r in handover.recipients]
+    recipients = [envelope_recipient(r) for r in handover.recipients]
     shown = _shown(raw)
     if login is not None:
         # The milter checked the From before Postfix queued the message.

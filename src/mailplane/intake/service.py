@@ -14,6 +14,7 @@ from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.intake.committer import Committer
 from mailplane.intake.milter import serve_connection
+from mailplane.intake.receipts import forget_old
 from mailplane.intake.senders import SenderVerdict, judge
 from mailplane.intake.smtp_server import IntakeHandler, IntakeSMTP
 
@@ -21,6 +22,26 @@ log = logging.getLogger(__name__)
 
 # Postfix stops at message_size_limit; the marker header and Received lines add a little.
 _SIZE_MARGIN = 64 * 1024
+
+
+# How often the intake removes receipts Postfix can no longer need (intake/receipts.py).
+_RECEIPT_SWEEP_SECONDS = 3600.0
+
+
+def sweep_receipts(database: Database) -> None:
+    with database.transaction() as session:
+        removed = forget_old(session)
+    if removed:
+        log.info("removed %s old intake receipts", removed)
+
+
+async def _sweep_forever(database: Database) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(sweep_receipts, database)
+        except Exception:
+            log.exception("could not remove old intake receipts; trying again later")
+        await asyncio.sleep(_RECEIPT_SWEEP_SECONDS)
 
 
 def check_senders(
@@ -39,6 +60,7 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
     secret = settings.effective_secret()
     committer = Committer(database, settings)
     committing = asyncio.create_task(committer.run())
+    sweeping = asyncio.create_task(_sweep_forever(database))
     handler = IntakeHandler(committer.queue_message)
     smtp = await loop.create_server(
         lambda: IntakeSMTP(
@@ -73,6 +95,7 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
         smtp.close()
         milter_server.close()
         committing.cancel()
+        sweeping.cancel()
         # Postfix caches its connections: do not wait for it to hang up.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
