@@ -64,7 +64,15 @@ class Committer:
             batch = [await self.pending.get()]
             while len(batch) < MAX_BATCH and not self.pending.empty():
                 batch.append(self.pending.get_nowait())
-            await self._commit(batch)
+            try:
+                await self._commit(batch)
+            finally:
+                for _ in batch:
+                    self.pending.task_done()
+
+    async def drained(self) -> None:
+        """Returns once every handover received so far is committed (or refused)."""
+        await self.pending.join()
 
     async def _commit(self, batch: list[tuple[Handover, asyncio.Future[str]]]) -> None:
         handovers = [handover for handover, _ in batch]

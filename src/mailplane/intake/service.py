@@ -94,6 +94,11 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
     finally:
         smtp.close()
         milter_server.close()
+        # Messages already received are committed and answered before the process ends:
+        # fewer handovers for Postfix to repeat (receipts make a repeat harmless anyway).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committer.drained(), 10)
+        await asyncio.sleep(0.1)  # time for the sessions to send their 250
         committing.cancel()
         sweeping.cancel()
         # Postfix caches its connections: do not wait for it to hang up.
