@@ -63,9 +63,9 @@ def start_intake(settings: Settings) -> ApiProcess | None:
 
 
 def run_platform(settings: Settings) -> int:
-    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, the purge of deleted
-    mailboxes, the job runner and the API (a child process restarted if it dies); all stopped on
-    Ctrl-C/SIGTERM."""
+    """``mailplane up``: Dovecot, the SMTP intake, Postfix, the DNS re-check loop, the purge
+    of deleted mailboxes, the job runner and the API (the intake and the API are child
+    processes restarted if they die); all stopped on Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
     migrations.upgrade(settings)

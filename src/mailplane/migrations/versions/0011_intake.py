@@ -1,8 +1,8 @@
 """Intake receipts: what the SMTP intake has already queued, per Postfix queue id and
 recipient, so that a message Postfix hands over twice is queued once
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011_intake
+Revises: 0010_jobs
 Create Date: 2026-11-23 04:00:00
 """
 
@@ -13,8 +13,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0010"
-down_revision: str | None = "0009"
+revision: str = "0011_intake"
+down_revision: str | None = "0010_jobs"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
