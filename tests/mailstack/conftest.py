@@ -35,19 +35,23 @@ def mail_settings(settings: Settings, database: Database) -> Iterator[Settings]:
         pytest.skip(f"mail plane not runnable here: {readiness.explain()}")
     state = Path(tempfile.mkdtemp(prefix="mps-", dir="/tmp"))
     os.chmod(state, 0o755)
-    ports = {
-        name: free_port()
-        for name in (
-            "smtp_port",
-            "submission_port",
-            "submissions_port",
-            "inject_port",
-            "imap_port",
-            "imaps_port",
-            "intake_port",
-            "milter_port",
-        )
-    }
+    ports: dict[str, int] = {}
+    for name in (
+        "smtp_port",
+        "submission_port",
+        "submissions_port",
+        "inject_port",
+        "imap_port",
+        "imaps_port",
+        "intake_port",
+        "milter_port",
+    ):
+        # free_port() closes its socket, so two calls can name the same port: the intake
+        # once took the submissions port and TLS clients met plain SMTP. Distinct ports.
+        port = free_port()
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
     yield make_settings(
         state,
         # The very database the API fixtures write to (SQLite file or PostgreSQL).
