@@ -1,9 +1,10 @@
 """One real Postfix + Dovecot stack per test session, reading the suite's database.
 
 The stack gets its own short state directory under /tmp (unix socket paths are limited
-to 107 bytes) and free loopback ports; outbound mail goes to an aiosmtpd relay on
-loopback. Tests isolate themselves with fresh tenants, domains and mailboxes made
-through the HTTP API. Teardown is SIGKILL of both process groups, and the servers are
+to 107 bytes) and free loopback ports; outbound mail goes, as in production, to a real
+``mailplane intake`` process, which commits it to mailplane's queue (read by ``outbox``).
+Tests isolate themselves with fresh tenants, domains and mailboxes made through the HTTP
+API. Teardown is SIGKILL of both process groups, and the servers are
 started with PR_SET_PDEATHSIG, so even a SIGKILLed pytest leaves nothing behind.
 """
 
@@ -22,41 +23,41 @@ from mailplane.db import Database
 from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import MailServers
 from tests.conftest import make_settings
-from tests.mailstack.support import MailStack, Relay
+from tests.mailstack.outbox import IntakeProcess, Outbox
+from tests.mailstack.support import MailStack
 from tests.support.ports import free_port
 
 
 @pytest.fixture(scope="session")
-def relay() -> Iterator[Relay]:
-    server = Relay(free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="session")
-def mail_settings(settings: Settings, database: Database, relay: Relay) -> Iterator[Settings]:
+def mail_settings(settings: Settings, database: Database) -> Iterator[Settings]:
     readiness = requirements.check()
     if not readiness.ok:
         pytest.skip(f"mail plane not runnable here: {readiness.explain()}")
     state = Path(tempfile.mkdtemp(prefix="mps-", dir="/tmp"))
     os.chmod(state, 0o755)
-    ports = {
-        name: free_port()
-        for name in (
-            "smtp_port",
-            "submission_port",
-            "submissions_port",
-            "inject_port",
-            "imap_port",
-            "imaps_port",
-        )
-    }
+    ports: dict[str, int] = {}
+    for name in (
+        "smtp_port",
+        "submission_port",
+        "submissions_port",
+        "inject_port",
+        "imap_port",
+        "imaps_port",
+        "intake_port",
+        "milter_port",
+    ):
+        # free_port() closes its socket, so two calls can name the same port: the intake
+        # once took the submissions port and TLS clients met plain SMTP. Distinct ports.
+        port = free_port()
+        while port in ports.values():
+            port = free_port()
+        ports[name] = port
     yield make_settings(
         state,
         # The very database the API fixtures write to (SQLite file or PostgreSQL).
         settings.resolved_database_url,
-        relay_host=f"[127.0.0.1]:{relay.port}",
+        # The API fixtures' secret: the intake and the tests agree on markers and SRS.
+        secret_key=settings.secret_key,
         mail_fsync=False,
         **ports,
     )
@@ -64,7 +65,20 @@ def mail_settings(settings: Settings, database: Database, relay: Relay) -> Itera
 
 
 @pytest.fixture(scope="session")
-def mailstack(mail_settings: Settings) -> Iterator[MailStack]:
+def intake(mail_settings: Settings) -> Iterator[IntakeProcess]:
+    process = IntakeProcess(mail_settings)
+    process.start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="session")
+def outbox(database: Database) -> Outbox:
+    return Outbox(database)
+
+
+@pytest.fixture(scope="session")
+def mailstack(mail_settings: Settings, intake: IntakeProcess) -> Iterator[MailStack]:
     bootstrap.prepare_state(mail_settings)
     servers = MailServers(mail_settings)
     servers.start()

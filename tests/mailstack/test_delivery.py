@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from tests.mailstack.support import MailStack, Relay, message
+from tests.mailstack.outbox import Outbox
+from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
 
 pytestmark = pytest.mark.mailstack
@@ -75,7 +76,7 @@ def test_aliases_multi_destination_and_catch_all(api: Api, mailstack: MailStack)
 
 
 def test_forwarding_with_and_without_local_copy(
-    api: Api, mailstack: MailStack, relay: Relay
+    api: Api, mailstack: MailStack, outbox: Outbox
 ) -> None:
     domain = _domain(api)
     plain = api.mailbox(domain["id"], "gone", PASSWORD)
@@ -88,9 +89,9 @@ def test_forwarding_with_and_without_local_copy(
     mailstack.deliver(forwarded, plain["email"])
     mailstack.deliver(copied, copy["email"])
 
-    (out,) = relay.wait_for(str(forwarded["Subject"]))
+    (out,) = outbox.wait_for(str(forwarded["Subject"]))
     assert out.rcpt_tos == ["gone-forward@outside.test"]
-    (out_copy,) = relay.wait_for(str(copied["Subject"]))
+    (out_copy,) = outbox.wait_for(str(copied["Subject"]))
     assert out_copy.rcpt_tos == ["both-forward@outside.test"]
     mailstack.wait_for(copy["email"], PASSWORD, str(copied["Subject"]))
     assert mailstack.fetch(plain["email"], PASSWORD, str(forwarded["Subject"])) == []

@@ -14,7 +14,8 @@ import string
 import pytest
 
 from mailplane.names import LOCAL_PART_CHARACTERS
-from tests.mailstack.support import MailStack, Relay, message
+from tests.mailstack.outbox import Outbox
+from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
 
 pytestmark = pytest.mark.mailstack
@@ -46,7 +47,7 @@ def test_the_cases_cover_every_allowed_character() -> None:
 
 @pytest.mark.parametrize("local_part", LOCAL_PARTS)
 def test_local_part_receives_logs_in_and_sends(
-    api: Api, mailstack: MailStack, relay: Relay, local_part: str
+    api: Api, mailstack: MailStack, outbox: Outbox, local_part: str
 ) -> None:
     domain = api.domain(api.tenant()["id"])
     box = api.mailbox(domain["id"], local_part, PASSWORD)
@@ -61,7 +62,7 @@ def test_local_part_receives_logs_in_and_sends(
     outbound = message(address, "friend@outside.test")
     with mailstack.submission(address, PASSWORD) as client:
         client.send_message(outbound)
-    (out,) = relay.wait_for(str(outbound["Subject"]))
+    (out,) = outbox.wait_for(str(outbound["Subject"]))
     assert out.mail_from == address
 
 

@@ -11,7 +11,8 @@ import pytest
 
 from tests.dns.conftest import dns_api, dns_client, dns_settings, knot  # noqa: F401 (fixtures)
 from tests.dns.helpers import verify
-from tests.mailstack.support import MailStack, Relay, message
+from tests.mailstack.outbox import Outbox
+from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
 from tests.support.knot import Knot
 
@@ -40,7 +41,7 @@ def test_unproven_domain_receives_nothing_and_its_mailboxes_cannot_log_in(
     dns_api: Api,  # noqa: F811
     knot: Knot,  # noqa: F811
     mailstack: MailStack,
-    relay: Relay,
+    outbox: Outbox,
     api: Api,
 ) -> None:
     admin, domain, box = _claimed_domain(dns_api)
@@ -55,13 +56,13 @@ def test_unproven_domain_receives_nothing_and_its_mailboxes_cannot_log_in(
     with pytest.raises(smtplib.SMTPAuthenticationError):
         mailstack.submission(box["email"], PASSWORD).close()
     # Another tenant's user writing to the name: it leaves the platform as for any foreign
-    # domain (here to the relay), it is not delivered into the claimer's mailbox.
+    # domain (here to the intake), it is not delivered into the claimer's mailbox.
     other = api.domain(api.tenant()["id"])  # an operator's, owned
     sender = api.mailbox(other["id"], "bob", PASSWORD)
     to_claimed = message(sender["email"], box["email"])
     with mailstack.submission(sender["email"], PASSWORD) as client:
         client.send_message(to_claimed)
-    relay.wait_for(str(to_claimed["Subject"]))
+    outbox.wait_for(str(to_claimed["Subject"]))
 
     # Proof: the token in DNS, then verification.
     knot.add_zone(domain["domain_ascii"], [domain["ownership_record"]])

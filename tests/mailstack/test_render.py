@@ -62,15 +62,43 @@ def test_mx_port_never_trusts_mynetworks_and_submission_needs_sasl() -> None:
     assert "swap_bangpath = no" in main
 
 
-def test_dns_relay_and_quota_settings() -> None:
-    no_dns = _by_name(render(_settings(), "sqlite:///x.db"))["main.cf"]
-    assert "smtp_dns_support_level = disabled" in no_dns
-    assert "default_transport = retry:" in no_dns  # queued, never bounced or lost
-    relayed = _by_name(render(_settings(relay_host="[127.0.0.1]:2526"), "sqlite:///x.db"))
-    assert "relayhost = [127.0.0.1]:2526" in relayed["main.cf"]
-    assert "default_transport" not in relayed["main.cf"]
-    assert "quota_full_tempfail = yes" in relayed["dovecot.conf"]
-    assert '"452 4.2.2' in relayed["dovecot.conf"]
+def test_every_outbound_message_goes_to_the_intake_whatever_the_relay() -> None:
+    """One outbound path: the relay host is the delivery engine's, never Postfix's."""
+    for settings in (_settings(), _settings(relay_host="[192.0.2.1]:2526", mail_dns_enabled=True)):
+        files = _by_name(render(settings, "sqlite:///x.db"))
+        main, master = files["main.cf"], files["master.cf"]
+        assert "default_transport = mailplane-intake:[127.0.0.1]:2590\n" in main
+        assert "relayhost" not in main
+        assert "retry:" not in main
+        # The intake's hop: XFORWARD names the queue id, no TLS on loopback.
+        intake = master.split("mailplane-intake unix - - n - - smtp")[1].split("\npickup")[0]
+        assert "smtp_send_xforward_command=yes" in intake
+        assert "smtp_tls_security_level=none" in intake
+        # A dead milter is a 4xx, never an unchecked message; queue ids are long and unique.
+        assert "milter_default_action = tempfail\n" in main
+        assert "enable_long_queue_ids = yes\n" in main
+        assert "{auth_authen}" in main
+        # The marker never reaches a local mailbox.
+        assert "lmtp_header_checks = regexp:{ { /^X-Mailplane-Submission:/ IGNORE } }" in main
+
+
+def test_the_milter_checks_submissions_only() -> None:
+    master = _by_name(render(_settings(smtp_port=25, milter_port=2591), "sqlite:///x.db"))[
+        "master.cf"
+    ]
+    blocks = master.split("\n127.0.0.1:")
+    submission = [b for b in blocks if b.startswith(("2587 ", "2465 "))]
+    others = [b for b in blocks if not b.startswith(("2587 ", "2465 "))]
+    assert len(submission) == 2
+    assert all("smtpd_milters=inet:127.0.0.1:2591" in b for b in submission)
+    assert not any("smtpd_milters" in b for b in others)
+
+
+def test_dns_and_quota_settings() -> None:
+    no_dns = _by_name(render(_settings(), "sqlite:///x.db"))
+    assert "smtp_dns_support_level = disabled" in no_dns["main.cf"]
+    assert "quota_full_tempfail = yes" in no_dns["dovecot.conf"]
+    assert '"452 4.2.2' in no_dns["dovecot.conf"]
     dns = _by_name(
         render(_settings(mail_dns_enabled=True, quota_exceeded_policy="refuse"), "sqlite:///x")
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.mailstack.support import MailStack, Relay, message
+from tests.mailstack.outbox import Outbox
+from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
 
 pytestmark = pytest.mark.mailstack
@@ -29,7 +30,7 @@ def test_vrfy_and_etrn_reveal_nothing_on_the_inbound_port(api: Api, mailstack: M
         assert code == 250
 
 
-def test_null_sender_is_refused_after_auth(api: Api, mailstack: MailStack, relay: Relay) -> None:
+def test_null_sender_is_refused_after_auth(api: Api, mailstack: MailStack, outbox: Outbox) -> None:
     domain = api.domain(api.tenant()["id"])
     box = api.mailbox(domain["id"], "bouncer", PASSWORD)
     msg = message(box["email"], "friend@outside.test")
@@ -42,5 +43,5 @@ def test_null_sender_is_refused_after_auth(api: Api, mailstack: MailStack, relay
         client.rset()
         # The login's own address still works in the same session.
         client.send_message(msg)
-    (out,) = relay.wait_for(str(msg["Subject"]))
+    (out,) = outbox.wait_for(str(msg["Subject"]))
     assert out.mail_from == box["email"]

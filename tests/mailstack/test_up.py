@@ -45,7 +45,16 @@ def platform_env() -> Iterator[dict[str, str]]:
         "MAILPLANE_DNS_PORT": "9",
     }
     env.pop("MAILPLANE_DATABASE_URL", None)
-    for name in ("SMTP", "SUBMISSION", "SUBMISSIONS", "INJECT", "IMAP", "IMAPS"):
+    for name in (
+        "SMTP",
+        "SUBMISSION",
+        "SUBMISSIONS",
+        "INJECT",
+        "IMAP",
+        "IMAPS",
+        "INTAKE",
+        "MILTER",
+    ):
         env[f"MAILPLANE_{name}_PORT"] = str(free_port())
     yield env
     shutil.rmtree(state, ignore_errors=True)
@@ -75,15 +84,17 @@ def test_up_status_and_clean_stop(platform_env: dict[str, str]) -> None:
         assert status.returncode == 0, status.stdout + log.read_text()
         # The running API and daemons keep the database and secrets private (issue 7).
         assert "warn" not in status.stdout, status.stdout
-        for component in ("api", "dovecot", "postfix", "postfix-submission"):
+        for component in ("api", "dovecot", "postfix", "postfix-submission", "intake"):
             assert any(line.split()[1:2] == [component] for line in status.stdout.splitlines()), (
                 status.stdout
             )
         children = _children_of(up.pid)
-        # dovecot -F, postfix master, the API (mailplane serve), one delivery worker
-        assert len(children) == 4
+        # dovecot -F, postfix master, the API (mailplane serve), mailplane intake, one
+        # delivery worker
+        assert len(children) == 5
         commands = [Path(f"/proc/{c}/cmdline").read_bytes() for c in children]
         assert sum(b"\0worker" in command for command in commands) == 1
+        assert sum(b"\0intake" in command for command in commands) == 1
 
         up.send_signal(signal.SIGTERM)
         assert up.wait(30) == 0 or up.returncode == 128 + signal.SIGTERM
@@ -203,6 +214,19 @@ def test_mail_flows_while_the_api_is_down_and_the_api_comes_back(
         wait_for_port(api_port, timeout=30)
         assert api_pid not in _children_of(up.pid)
         assert "restart" in log.read_text()
+
+        # And the intake (with its milter), which Postfix hands outbound mail to.
+        intake_port = int(platform_env["MAILPLANE_INTAKE_PORT"])
+        intake_pid = next(
+            pid
+            for pid in _children_of(up.pid)
+            if b"intake" in Path(f"/proc/{pid}/cmdline").read_bytes()
+        )
+        os.kill(intake_pid, signal.SIGKILL)
+        _wait_closed(intake_port)
+        wait_for_port(intake_port, timeout=30)
+        assert intake_pid not in _children_of(up.pid)
+        assert "intake exited" in log.read_text()
 
 
 def test_up_purges_deleted_mailboxes_after_the_grace_period(

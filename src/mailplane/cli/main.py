@@ -1,4 +1,4 @@
-"""The ``mailplane`` command: init, db, token, dns, mailboxes, jobs, serve, up, status."""
+"""The ``mailplane`` command: init, db, token, dns, mailboxes, jobs, serve, intake, up, status."""
 
 from __future__ import annotations
 
@@ -237,6 +237,19 @@ def worker() -> None:
         stop.set()
         jobs.join(timeout=30)
         database.dispose()
+
+
+@app.command()
+def intake() -> None:
+    """Run the SMTP intake and the submission milter (``mailplane up`` runs them too)."""
+    from mailplane.intake.service import run_intake
+
+    settings = get_settings()
+    try:
+        settings.check_production()
+    except RuntimeError as exc:
+        _fail(str(exc))
+    sys.exit(run_intake(settings))
 
 
 @app.command()

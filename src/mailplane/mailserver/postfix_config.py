@@ -118,6 +118,42 @@ def quota_reply(settings: Settings) -> str:
     return "452 4.2.2 Mailbox is full, try again later"
 
 
+INTAKE_TRANSPORT = "mailplane-intake"
+# Removes the submission marker (intake/marker.py) from mail delivered to local mailboxes:
+# it is for the intake alone. Postfix 3.7 reads an inline regexp table.
+_MARKER_REMOVAL = "regexp:{ { /^X-Mailplane-Submission:/ IGNORE } }"
+
+
+def _bracketed(address: str) -> str:
+    return f"[{address}]"
+
+
+def outbound_path(settings: Settings) -> list[tuple[str, str]]:
+    """One outbound path (SPEC section D): every non-local recipient goes to mailplane's
+    SMTP intake, which queues it for the delivery engine; the submission milter checks
+    the header From first. If the intake is down Postfix keeps the mail and retries; if
+    the milter is down submissions get a 4xx (tempfail), never an unchecked pass."""
+    intake = f"{_bracketed(settings.mail_listen_address)}:{settings.intake_port}"
+    return [
+        ("default_transport", f"{INTAKE_TRANSPORT}:{intake}"),
+        ("lmtp_header_checks", _MARKER_REMOVAL),
+        # The marker names the queue id, which must be unique for the host's lifetime.
+        ("enable_long_queue_ids", "yes"),
+        ("milter_protocol", "6"),
+        ("milter_default_action", "tempfail"),
+        ("milter_mail_macros", "i {auth_type} {auth_authen} {mail_addr}"),
+        ("milter_end_of_data_macros", "i {auth_authen}"),
+        ("milter_connect_timeout", "10s"),
+        ("milter_command_timeout", "30s"),
+        ("milter_content_timeout", "60s"),
+    ]
+
+
+def submission_milter(settings: Settings) -> str:
+    host = settings.mail_listen_address
+    return f"inet:{_bracketed(host) if ':' in host else host}:{settings.milter_port}"
+
+
 def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
     host = settings.mail_hostname
     is_test = settings.env == "test"
@@ -200,11 +236,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
             ("smtp_dns_support_level", "disabled"),
             ("lmtp_dns_support_level", "disabled"),
         ]
-    if settings.relay_host:
-        values.append(("relayhost", settings.relay_host))
-    elif not settings.mail_dns_enabled:
-        # Nowhere to send: keep outbound mail queued (4xx) rather than lose or bounce it.
-        values.append(("default_transport", "retry:4.4.4 no relay host and DNS is disabled"))
+    values += outbound_path(settings)
     if is_test:
         # A failing map lookup throttles the service for 60 s by default (pitfall P10);
         # deferred mail is retried quickly so tests can watch it arrive.
@@ -217,6 +249,20 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
     return "# Rendered by mailplane; edits are overwritten.\n" + "".join(
         f"{key} = {value}\n" for key, value in values
     )
+
+
+# Postfix's SMTP client towards the intake: loopback, so no TLS; XFORWARD tells the
+# intake the queue id (IDENT) that the submission marker must match.
+_INTAKE_CLIENT = (
+    "-o syslog_name=mailplane/intake",
+    "-o smtp_send_xforward_command=yes",
+    "-o smtp_tls_security_level=none",
+    "-o smtp_connect_timeout=5s",
+    "-o smtp_helo_timeout=30s",
+    # The intake answers after its database commit: allow for a slow disk.
+    "-o smtp_data_done_timeout=120s",
+    "-o smtp_header_checks=",
+)
 
 
 def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
@@ -236,6 +282,8 @@ def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         "-o smtpd_relay_restrictions=permit_sasl_authenticated,reject",
         f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused},"
         "permit_sasl_authenticated,reject",
+        # The header From must be the login's too (intake/senders.py).
+        f"-o smtpd_milters={submission_milter(settings)}",
     ]
     services = [
         (f"{addr}:{settings.smtp_port}", ["-o syslog_name=mailplane/smtp"]),
@@ -270,6 +318,8 @@ def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
     for endpoint, options in services:
         lines.append(f"{endpoint} inet n - n - - smtpd")
         lines.extend(f"  {option}" for option in options)
+    lines.append(f"{INTAKE_TRANSPORT} unix - - n - - smtp")
+    lines.extend(f"  {option}" for option in _INTAKE_CLIENT)
     return "\n".join(lines) + "\n" + _INTERNAL_SERVICES
 
 

@@ -4,6 +4,7 @@ from mailplane.models.audit import AuditEvent, KnownLoginSource, ThrottleCounter
 from mailplane.models.base import Base, utcnow
 from mailplane.models.domains import AliasDomain, DkimKey, Domain
 from mailplane.models.events import Event
+from mailplane.models.intake import IntakeReceipt
 from mailplane.models.mailboxes import Alias, AliasDestination, DeletedMailbox, Mailbox
 from mailplane.models.sending import (
     ApiKey,
@@ -37,6 +38,7 @@ __all__ = [
     "Domain",
     "Event",
     "IdempotencyRecord",
+    "IntakeReceipt",
     "Job",
     "KnownLoginSource",
     "Mailbox",

@@ -23,12 +23,12 @@ STABLE_AFTER_SECONDS = 60.0
 
 
 class ApiProcess:
-    """A ``mailplane <command>`` child, restarted with backoff when it dies: the API
-    (``serve``) and the delivery workers (``worker``)."""
+    """A ``mailplane`` subcommand as a supervised child: the API (``serve``) by default,
+    or another long-running command such as ``intake`` or ``worker``."""
 
-    def __init__(self, command: str = "serve", label: str = "API") -> None:
+    def __init__(self, command: str = "serve", name: str = "API") -> None:
         self.command = command
-        self.label = label
+        self.name = name
         self.process: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
         self.failures = 0
@@ -43,7 +43,7 @@ class ApiProcess:
             preexec_fn=die_with_parent,
         )
         self.started_at = time.monotonic()
-        log.info("%s started (pid %s)", self.label, self.process.pid)
+        log.info("%s started (pid %s)", self.name, self.process.pid)
 
     def watch(self) -> None:
         """Called periodically by the supervisor: restart the API if it has exited."""
@@ -59,12 +59,7 @@ class ApiProcess:
             delay = BACKOFF_SECONDS[min(self.failures, len(BACKOFF_SECONDS) - 1)]
             self.failures += 1
             self.next_start = now + delay
-            log.warning(
-                "%s exited with %s; restarting in %.1f s (mail is unaffected)",
-                self.label,
-                code,
-                delay,
-            )
+            log.warning("%s exited with %s; restarting in %.1f s", self.name, code, delay)
         if now >= self.next_start:
             self.next_start = 0.0
             self.restarts += 1

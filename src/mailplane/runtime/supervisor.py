@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+import time
 import urllib.error
 import urllib.request
 from types import FrameType
@@ -18,7 +19,7 @@ from mailplane.domains.verification import scheduler
 from mailplane.jobs import runner as jobs_runner
 from mailplane.mailboxes import purge
 from mailplane.mailserver import bootstrap, requirements
-from mailplane.mailserver.processes import MailServers, probe
+from mailplane.mailserver.processes import Health, MailServers, probe, read_greeting
 from mailplane.runtime.api_process import ApiProcess
 from mailplane.runtime.state import ensure_state
 
@@ -49,10 +50,23 @@ def start_mail_servers(settings: Settings) -> MailServers | None:
     return servers
 
 
+def start_intake(settings: Settings) -> ApiProcess | None:
+    """``mailplane intake`` as a supervised child, ready (listening) before Postfix starts."""
+    if not settings.mail_enabled:
+        return None
+    intake = ApiProcess("intake", "intake")
+    intake.start()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and intake_health(settings).ok is False:
+        time.sleep(0.05)
+    return intake
+
+
 def run_platform(settings: Settings) -> int:
-    """``mailplane up``: Dovecot, Postfix, the DNS re-check loop, the purge of deleted
-    mailboxes, the job runner, the API and ``settings.workers`` delivery workers (child
-    processes restarted if they die); all stopped on Ctrl-C/SIGTERM."""
+    """``mailplane up``: Dovecot, the SMTP intake, Postfix, the DNS re-check loop, the purge
+    of deleted mailboxes, the job runner, the API and ``settings.workers`` delivery workers
+    (the intake, the API and the workers are child processes restarted if they die); all
+    stopped on Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     ensure_state(settings)
     migrations.upgrade(settings)
@@ -65,6 +79,9 @@ def run_platform(settings: Settings) -> int:
 
     signal.signal(signal.SIGTERM, _on_signal)
     signal.signal(signal.SIGINT, _on_signal)
+    # The intake (and its submission milter) before Postfix: Postfix hands it every
+    # non-local message; had it started first, that mail would only wait in its queue.
+    intake = start_intake(settings)
     servers = start_mail_servers(settings)
     database = Database(settings)
     # DNS re-verification of due domains (spread over time by their next_check_at).
@@ -97,6 +114,8 @@ def run_platform(settings: Settings) -> int:
             api.watch()
             for worker in workers:
                 worker.watch()
+            if intake is not None:
+                intake.watch()
     finally:
         # SIGTERM to all at once: each worker finishes its sends in flight and commits.
         for worker in workers:
@@ -112,7 +131,20 @@ def run_platform(settings: Settings) -> int:
         if servers is not None:
             log.info("stopping Postfix and Dovecot")
             servers.stop()
+        if intake is not None:
+            intake.stop()
     return 0
+
+
+def intake_health(settings: Settings) -> Health:
+    """The intake's SMTP greeting; the milter shares its process and its fate."""
+    host, port = settings.mail_listen_address, settings.intake_port
+    try:
+        line = read_greeting(host, port)
+    except OSError as exc:
+        return Health("intake", False, f"{host}:{port} unreachable: {exc}")
+    ok = line.startswith(b"220")
+    return Health("intake", ok, f"{host}:{port} {line.decode(errors='replace').strip()[:60]}")
 
 
 def api_status(settings: Settings) -> tuple[str, bool, str]:
@@ -128,5 +160,5 @@ def api_status(settings: Settings) -> tuple[str, bool, str]:
 def component_status(settings: Settings) -> list[tuple[str, bool, str]]:
     statuses = [api_status(settings)]
     if settings.mail_enabled:
-        statuses += [(h.name, h.ok, h.detail) for h in probe(settings)]
+        statuses += [(h.name, h.ok, h.detail) for h in (*probe(settings), intake_health(settings))]
     return statuses

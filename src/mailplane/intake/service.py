@@ -1,0 +1,130 @@
+"""``mailplane intake``: the SMTP intake and the submission milter in one process, on
+loopback. ``mailplane up`` supervises it (runtime/intake_process.py) and starts it
+before Postfix."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from functools import partial
+
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.intake.committer import Committer
+from mailplane.intake.milter import serve_connection
+from mailplane.intake.receipts import forget_old
+from mailplane.intake.senders import SenderVerdict, judge
+from mailplane.intake.smtp_server import IntakeHandler, IntakeSMTP
+
+log = logging.getLogger(__name__)
+
+# Postfix stops at message_size_limit; the marker header and Received lines add a little.
+_SIZE_MARGIN = 64 * 1024
+
+
+# How often the intake removes receipts Postfix can no longer need (intake/receipts.py).
+_RECEIPT_SWEEP_SECONDS = 3600.0
+
+
+def sweep_receipts(database: Database) -> None:
+    with database.transaction() as session:
+        removed = forget_old(session)
+    if removed:
+        log.info("removed %s old intake receipts", removed)
+
+
+async def _sweep_forever(database: Database) -> None:
+    while True:
+        try:
+            await asyncio.to_thread(sweep_receipts, database)
+        except Exception:
+            log.exception("could not remove old intake receipts; trying again later")
+        await asyncio.sleep(_RECEIPT_SWEEP_SECONDS)
+
+
+def check_senders(
+    database: Database, login: str, from_values: list[str], sender_values: list[str]
+) -> SenderVerdict:
+    session = database.session(write=False)
+    try:
+        return judge(session, login, from_values, sender_values)
+    finally:
+        session.close()
+
+
+async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    host = settings.mail_listen_address
+    secret = settings.effective_secret()
+    committer = Committer(database, settings)
+    committing = asyncio.create_task(committer.run())
+    sweeping = asyncio.create_task(_sweep_forever(database))
+    handler = IntakeHandler(committer.queue_message)
+    smtp = await loop.create_server(
+        lambda: IntakeSMTP(
+            handler,
+            settings.mail_inject_networks,
+            hostname=settings.mail_hostname,
+            ident="mailplane intake",
+            data_size_limit=settings.message_size_limit_mb * 1024 * 1024 + _SIZE_MARGIN,
+            enable_SMTPUTF8=True,
+            loop=loop,
+        ),
+        host,
+        settings.intake_port,
+    )
+
+    async def decide(login: str, froms: list[str], senders: list[str]) -> SenderVerdict:
+        return await asyncio.to_thread(check_senders, database, login, froms, senders)
+
+    milter_server = await asyncio.start_server(
+        partial(serve_connection, secret=secret, decide=decide), host, settings.milter_port
+    )
+    log.info(
+        "intake on %s:%s, submission milter on %s:%s",
+        host,
+        settings.intake_port,
+        host,
+        settings.milter_port,
+    )
+    try:
+        await stop.wait()
+    finally:
+        smtp.close()
+        milter_server.close()
+        # Messages already received are committed and answered before the process ends:
+        # fewer handovers for Postfix to repeat (receipts make a repeat harmless anyway).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(committer.drained(), 10)
+        await asyncio.sleep(0.1)  # time for the sessions to send their 250
+        committing.cancel()
+        sweeping.cancel()
+        # Postfix caches its connections: do not wait for it to hang up.
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(smtp.wait_closed(), milter_server.wait_closed()), 5
+            )
+
+
+def run_intake(settings: Settings) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # aiosmtpd logs every command at INFO: a line per command per message is noise (and
+    # a cost) when Postfix's log already has the transaction.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
+    database = Database(settings)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stop.set)
+        await serve(settings, database, stop)
+
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(main())
+    finally:
+        database.dispose()
+    return 0
