@@ -15,8 +15,11 @@ from sqlalchemy import func, select
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.models import Delivery, OutboundMessage
+from tests.delivery.support import deliver
 from tests.support.api import Api
 from tests.support.live_api import live_api, live_api_process
+from tests.support.mx import RemoteMx
+from tests.support.ports import free_port
 from tests.support.senders import Sender, make_sender
 
 
@@ -107,7 +110,7 @@ def test_kill_9_loses_nothing_answered_202(
     api: Api, database: Database, settings: Settings
 ) -> None:
     """Clients post while the API is killed with SIGKILL: every message it answered 202
-    for is in the queue with all its deliveries (the engine's tests deliver them)."""
+    for is in the queue with all its deliveries, and a worker then delivers every one."""
     sender = make_sender(api, database)
     accepted: dict[str, int] = {}  # message id -> recipients answered
     lock = threading.Lock()
@@ -144,3 +147,21 @@ def test_kill_9_loses_nothing_answered_202(
     assert len(accepted) >= 50
     stored = _deliveries(database, set(accepted))
     assert stored == accepted
+
+    # Delivered: a worker relays everything due to an outside server that takes it all.
+    outside = RemoteMx("127.0.0.8", free_port())
+    outside.start()
+    try:
+        relay = settings.model_copy(
+            update={"relay_host": f"127.0.0.8:{outside.port}", "relay_tls": "none"}
+        )
+        with database.session(write=False) as session:
+            ids = list(
+                session.scalars(select(Delivery.id).where(Delivery.message_id.in_(accepted)))
+            )
+        rows = deliver(relay, database, ids, timeout=180)
+    finally:
+        outside.stop()
+    assert {row.status for row in rows} == {"delivered"}
+    # One transaction per delivery; other tests' due rows may arrive there too.
+    assert len(outside.messages) >= sum(accepted.values())

@@ -1,0 +1,165 @@
+"""The whole outbound path, end to end: a mailbox user's submission on 587 and an alias
+forward leave through Postfix, the intake, mailplane's queue and a delivery worker, and
+arrive at an outside MX found through DNS (Knot): the submission DKIM-signed by the
+user's domain (verified by dkimpy against the key Knot serves) with a VERP return path,
+the forward unsigned by us with an SRS sender that reverses to the original one."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dkim
+import dns.message
+import dns.query
+import pytest
+import srslib
+from sqlalchemy import select, update
+
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.delivery.envelope import parse_verp
+from mailplane.dkim import keys
+from mailplane.intake.srs import srs_secret
+from mailplane.models import Delivery, DkimKey, Domain
+from mailplane.models.statuses import VerificationStatus
+from tests.delivery.support import deliver, mx_zone
+from tests.mailstack.outbox import Outbox
+from tests.mailstack.support import MailStack, message
+from tests.support.api import Api
+from tests.support.knot import Knot, knot_server
+from tests.support.mx import RemoteMx
+from tests.support.ports import free_port
+
+pytestmark = pytest.mark.mailstack
+
+PASSWORD = "correct-horse-1"
+OUTSIDE_MX = "127.0.0.7"
+
+
+@pytest.fixture(scope="module")
+def knot() -> Iterator[Knot]:
+    with knot_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def outside() -> Iterator[RemoteMx]:
+    server = RemoteMx(OUTSIDE_MX, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def engine(mail_settings: Settings, knot: Knot, outside: RemoteMx) -> Settings:
+    """The stack's settings for a worker that finds MX hosts through Knot."""
+    return mail_settings.model_copy(
+        update={
+            "delivery_resolvers": ["127.0.0.1"],
+            "dns_port": knot.port,
+            "delivery_smtp_port": outside.port,
+            "delivery_retry_base_seconds": 0.2,
+            "delivery_retry_max_seconds": 1.0,
+            "delivery_lease_seconds": 5.0,
+        }
+    )
+
+
+def _outside_domain(knot: Knot, uid: str) -> str:
+    zone = f"outside-{uid}.test"
+    mx_zone(knot, zone, [(10, "mx")], {"mx": OUTSIDE_MX})
+    return zone
+
+
+def _sending_domain(api: Api, database: Database, knot: Knot) -> dict[str, Any]:
+    """A hosted domain whose DNS verified (set directly: verification has its own tests)
+    and whose DKIM key Knot serves."""
+    domain = api.domain(api.tenant()["id"])
+    name = domain["domain_ascii"]
+    with database.transaction() as session:
+        session.execute(
+            update(Domain)
+            .where(Domain.id == domain["id"])
+            .values(verification_status=VerificationStatus.VERIFIED)
+        )
+        key = session.scalars(select(DkimKey).where(DkimKey.domain_id == domain["id"])).one()
+        selector, algorithm, public = key.selector, key.algorithm, key.public_key_b64
+    chunks = keys.split_txt(keys.txt_value(algorithm, public))
+    knot.add_zone(name, [{"type": "TXT", "name": f"{selector}._domainkey.{name}", "value": chunks}])
+    return domain
+
+
+def _knot_txt(knot: Knot) -> Any:
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
+        response = dns.query.udp(query, "127.0.0.1", port=knot.port, timeout=timeout)
+        for rrset in response.answer:
+            for item in rrset:
+                return b"".join(item.strings)
+        return None
+
+    return lookup
+
+
+def _delivery_ids(database: Database, message_id: str) -> list[int]:
+    with database.session(write=False) as session:
+        return list(session.scalars(select(Delivery.id).where(Delivery.message_id == message_id)))
+
+
+def test_a_submission_reaches_the_outside_mx_signed(
+    mailstack: MailStack,
+    outbox: Outbox,
+    engine: Settings,
+    api: Api,
+    database: Database,
+    knot: Knot,
+    outside: RemoteMx,
+    uid: str,
+) -> None:
+    domain = _sending_domain(api, database, knot)
+    box = api.mailbox(domain["id"], "writer", PASSWORD)
+    friend = f"ok-{uid}@{_outside_domain(knot, uid)}"
+    mail = message(box["email"], friend)
+    with mailstack.submission(box["email"], PASSWORD) as client:
+        client.sendmail(box["email"], [friend], mail.as_bytes())
+    [queued] = outbox.wait_for(str(mail["Subject"]))
+    rows = deliver(engine, database, _delivery_ids(database, queued.message.id))
+    assert [row.status for row in rows] == ["delivered"]
+
+    [received] = outside.to(friend)
+    assert dkim.verify(received.data, dnsfunc=_knot_txt(knot))
+    signature = received.data.split(b"DKIM-Signature:", 1)[1].split(b";")
+    assert f" d={domain['domain_ascii']}".encode() in signature
+    # The return path is a VERP address of the platform's bounce domain, naming the delivery.
+    assert parse_verp(engine, received.mail_from) == rows[0].id
+    assert b"X-Mailplane-Submission" not in received.data
+
+
+def test_an_alias_forward_arrives_with_an_srs_sender(
+    mailstack: MailStack,
+    outbox: Outbox,
+    engine: Settings,
+    api: Api,
+    database: Database,
+    knot: Knot,
+    outside: RemoteMx,
+    uid: str,
+) -> None:
+    domain = api.domain(api.tenant()["id"])
+    target = f"ok-fwd-{uid}@{_outside_domain(knot, uid)}"
+    api.alias(domain["id"], "forward", target)
+    alias = f"forward@{domain['domain_ascii']}"
+    original = f"someone-{uid}@origin.test"
+    mail = message(original, alias)
+    mailstack.deliver(mail, alias, sender=original)
+    [queued] = outbox.wait_for(str(mail["Subject"]))
+    rows = deliver(engine, database, _delivery_ids(database, queued.message.id))
+    assert [row.status for row in rows] == ["delivered"]
+
+    [received] = outside.to(target)
+    assert received.mail_from.startswith("SRS0=")
+    assert received.mail_from.endswith(f"@{engine.effective_bounce_domain}")
+    assert srslib.SRS(srs_secret(engine)).reverse(received.mail_from) == original
+    # Not signed by the platform: a forward's From is not ours to vouch for.
+    assert b"DKIM-Signature" not in received.data
