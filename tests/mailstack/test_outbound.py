@@ -6,6 +6,7 @@ the forward unsigned by us with an SRS sender that reverses to the original one.
 
 from __future__ import annotations
 
+import email
 from collections.abc import Iterator
 from typing import Any
 
@@ -163,3 +164,36 @@ def test_an_alias_forward_arrives_with_an_srs_sender(
     assert srslib.SRS(srs_secret(engine)).reverse(received.mail_from) == original
     # Not signed by the platform: a forward's From is not ours to vouch for.
     assert b"DKIM-Signature" not in received.data
+
+
+def test_a_refused_submission_leaves_a_dsn_in_the_senders_inbox(
+    mailstack: MailStack,
+    outbox: Outbox,
+    engine: Settings,
+    api: Api,
+    database: Database,
+    knot: Knot,
+    uid: str,
+) -> None:
+    """Submitted on 587, refused by the outside MX with 550: the writer finds a standard
+    report (RFC 3464) in their INBOX over IMAP, naming the recipient and the reply."""
+    domain = _sending_domain(api, database, knot)
+    box = api.mailbox(domain["id"], "writer", PASSWORD)
+    stranger = f"perm-{uid}@{_outside_domain(knot, uid)}"
+    mail = message(box["email"], stranger)
+    with mailstack.submission(box["email"], PASSWORD) as client:
+        client.sendmail(box["email"], [stranger], mail.as_bytes())
+    [queued] = outbox.wait_for(str(mail["Subject"]))
+    rows = deliver(engine, database, _delivery_ids(database, queued.message.id))
+    assert [(row.status, row.last_code) for row in rows] == [("bounced", 550)]
+
+    [report] = mailstack.wait_for(box["email"], PASSWORD, "Undelivered Mail Returned to Sender")
+    parsed = email.message_from_bytes(report)
+    assert parsed.get_content_type() == "multipart/report"
+    assert parsed.get_param("report-type") == "delivery-status"
+    status = next(p for p in parsed.walk() if p.get_content_type() == "message/delivery-status")
+    text = status.as_string()
+    assert f"Final-Recipient: rfc822; {stranger}" in text
+    assert "Action: failed" in text
+    assert "Status: 5.1.1" in text
+    assert str(mail["Subject"]) in report.decode(errors="replace")
