@@ -66,10 +66,15 @@ def test_limits_are_the_operators_and_the_tenant_sees_them(api: Api) -> None:
         "max_aliases": None,
         "max_quota_mb_per_mailbox": None,
         "max_total_quota_mb": None,
+        "send_rate_per_hour": None,
     }
     admin = api.tenant_admin(tenant["id"])
     path = f"/api/v1/tenants/{tenant['id']}"
-    for body in ({"limits": {"max_mailboxes": None}}, {"name": "a name of my choice"}):
+    for body in (
+        {"limits": {"max_mailboxes": None}},
+        {"limits": {"send_rate_per_hour": 100000}},
+        {"name": "a name of my choice"},
+    ):
         _refused(admin.patch(path, json=body), 403, "platform_only")
     domain = api.domain(tenant["id"])
     api.mailbox(domain["id"], "one", quota_mb=100)

@@ -274,3 +274,23 @@ def test_the_seed_external_endpoint(sender: Sender, database: Database) -> None:
         headers={"X-Api-Key": sender.key},
     )
     assert (wrong.status_code, wrong.json()["error"]) == (403, "domain_mismatch")
+
+
+def test_the_operator_sets_a_tenants_send_rate(api: Api, database: Database) -> None:
+    """The platform default (100/hour) is the operator's to raise or lower per tenant,
+    through the tenant's limits; the tenant's own admin cannot."""
+    sender = make_sender(api, database, rate_per_hour=None)
+    path = f"/api/v1/tenants/{sender.tenant_id}"
+    limits = api.ok("PATCH", path, json={"limits": {"send_rate_per_hour": 3}})["limits"]
+    assert limits["send_rate_per_hour"] == 3
+    body = {"from": f"a@{sender.domain}", "subject": "s", "text": "t"}
+    accepted = sender.send({**body, "to": ["one@example.com", "two@example.com"]})
+    assert accepted.status_code == 202
+    assert accepted.headers["RateLimit-Limit"] == "3"
+    refused = sender.send({**body, "to": ["three@example.com", "four@example.com"]})
+    assert refused.status_code == 429
+    assert refused.json()["error"] == "rate_limited"
+    assert int(refused.headers["Retry-After"]) >= 1
+    admin = api.tenant_admin(sender.tenant_id)
+    response = admin.patch(path, json={"limits": {"send_rate_per_hour": 100000}})
+    assert response.status_code == 403

@@ -38,6 +38,7 @@ class Tenant(Base):
             "max_aliases": self.max_aliases,
             "max_quota_mb_per_mailbox": self.max_quota_mb_per_mailbox,
             "max_total_quota_mb": self.max_total_quota_mb,
+            "send_rate_per_hour": self.send_rate_per_hour,
         }
 
 

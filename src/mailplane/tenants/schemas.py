@@ -25,6 +25,11 @@ class TenantLimits(RequestModel):
     max_total_quota_mb: LimitValue | None = Field(
         default=None, description="Set: the sum of the mailboxes' quotas; no 0 quota either."
     )
+    send_rate_per_hour: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+        default=None,
+        description="Send API recipients per hour for each of its domains; null: the "
+        "platform's default (MAILPLANE_SEND_RATE_PER_HOUR).",
+    )
 
 
 class TenantCreate(RequestModel):
@@ -48,6 +53,7 @@ class TenantLimitsOut(ResponseModel):
     max_aliases: int | None
     max_quota_mb_per_mailbox: int | None
     max_total_quota_mb: int | None
+    send_rate_per_hour: int | None
 
 
 class TenantOut(ResponseModel):
