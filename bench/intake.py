@@ -62,14 +62,13 @@ def smtp_source(port: int, messages: int, sessions: int) -> float:
 
 
 def intake_rate(state: Path, database_url: str | None, messages: int, sessions: int) -> float:
-    intake_port, milter_port = free_port(), free_port()
+    intake_port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPLANE_")}
     env |= {
         "MAILPLANE_ENV": "test",
         "MAILPLANE_STATE_DIR": str(state),
         "MAILPLANE_SECRET_KEY": secrets.token_urlsafe(32),
         "MAILPLANE_INTAKE_PORT": str(intake_port),
-        "MAILPLANE_MILTER_PORT": str(milter_port),
     }
     if database_url:
         env["MAILPLANE_DATABASE_URL"] = database_url

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from sqlalchemy import ColumnElement, select
 
 from mailplane.config import Settings
 from mailplane.db import Database
+from mailplane.mailserver.layout import layout
 from mailplane.mailserver.processes import die_with_parent
 from mailplane.models import Delivery, OutboundMessage
 from tests.support.ports import wait_for_port
@@ -66,7 +68,17 @@ class IntakeProcess:
         )
         host = self.settings.mail_listen_address
         wait_for_port(self.settings.intake_port, host, timeout=WAIT_SECONDS)
-        wait_for_port(self.settings.milter_port, host, timeout=WAIT_SECONDS)
+        milter = layout(self.settings).milter_socket
+        deadline = time.monotonic() + WAIT_SECONDS
+        while True:
+            with socket.socket(socket.AF_UNIX) as probe:
+                try:
+                    probe.connect(str(milter))
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        raise
+            time.sleep(0.02)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

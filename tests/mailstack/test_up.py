@@ -53,7 +53,6 @@ def platform_env() -> Iterator[dict[str, str]]:
         "IMAP",
         "IMAPS",
         "INTAKE",
-        "MILTER",
     ):
         env[f"MAILPLANE_{name}_PORT"] = str(free_port())
     yield env

@@ -1,14 +1,17 @@
-"""``mailplane intake``: the SMTP intake and the submission milter in one process, on
-loopback. ``mailplane up`` supervises it (runtime/intake_process.py) and starts it
-before Postfix."""
+"""``mailplane intake``: the SMTP intake (TCP on loopback) and the submission milter (a
+Unix socket only Postfix can open) in one process. ``mailplane up`` supervises it and
+starts it before Postfix."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import os
+import shutil
 import signal
 from functools import partial
+from pathlib import Path
 
 from mailplane.config import Settings
 from mailplane.db import Database
@@ -17,6 +20,7 @@ from mailplane.intake.milter import serve_connection
 from mailplane.intake.receipts import forget_old
 from mailplane.intake.senders import SenderVerdict, judge
 from mailplane.intake.smtp_server import IntakeHandler, IntakeSMTP
+from mailplane.mailserver.layout import layout
 
 log = logging.getLogger(__name__)
 
@@ -79,16 +83,12 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
     async def decide(login: str, froms: list[str], senders: list[str]) -> SenderVerdict:
         return await asyncio.to_thread(check_senders, database, login, froms, senders)
 
-    milter_server = await asyncio.start_server(
-        partial(serve_connection, secret=secret, decide=decide), host, settings.milter_port
+    socket_path = layout(settings).milter_socket
+    milter_server = await asyncio.start_unix_server(
+        partial(serve_connection, secret=secret, decide=decide), _fresh_socket(socket_path)
     )
-    log.info(
-        "intake on %s:%s, submission milter on %s:%s",
-        host,
-        settings.intake_port,
-        host,
-        settings.milter_port,
-    )
+    _open_to_postfix(socket_path)
+    log.info("intake on %s:%s, submission milter on %s", host, settings.intake_port, socket_path)
     try:
         await stop.wait()
     finally:
@@ -106,6 +106,21 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
             await asyncio.wait_for(
                 asyncio.gather(smtp.wait_closed(), milter_server.wait_closed()), 5
             )
+
+
+def _fresh_socket(path: Path) -> str:
+    """A socket left by a killed intake would make the bind fail."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.unlink(missing_ok=True)
+    return str(path)
+
+
+def _open_to_postfix(path: Path) -> None:
+    """Only Postfix's smtpd (group postfix) and root may connect: the socket's directory
+    is root:postfix 0750 (mailserver/bootstrap.py) and the socket itself 0660."""
+    os.chmod(path, 0o660)
+    if os.geteuid() == 0:
+        shutil.chown(path, "root", "postfix")
 
 
 def run_intake(settings: Settings) -> int:

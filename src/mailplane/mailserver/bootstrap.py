@@ -126,6 +126,8 @@ def _prepare_directories(settings: Settings, paths: Layout) -> None:
     _mkdir(paths.dovecot_state, 0o750)
     _mkdir(paths.dovecot_run.parent, 0o755)
     _mkdir(paths.dovecot_run, 0o755)
+    # A local user who could talk to the milter could ask it to vouch for any login.
+    _mkdir(paths.intake_run, 0o750, "root", "postfix")
     _mkdir(settings.mail_root, 0o770, settings.vmail_user, settings.vmail_user)
 
 

@@ -47,6 +47,16 @@ class Layout:
         return self.state / "run" / "dovecot"
 
     @property
+    def intake_run(self) -> Path:
+        """The submission milter's socket: root:postfix 0750, so that only Postfix (and
+        root) can ask it for a submission marker."""
+        return self.state / "run" / "mailplane"
+
+    @property
+    def milter_socket(self) -> Path:
+        return self.intake_run / "milter"
+
+    @property
     def log_dir(self) -> Path:
         return self.state / "log"
 
@@ -79,7 +89,7 @@ class Layout:
         return self.dovecot_run / "quota-status"
 
     def sockets(self) -> list[Path]:
-        return [self.auth_socket, self.lmtp_socket, self.quota_status_socket]
+        return [self.auth_socket, self.lmtp_socket, self.quota_status_socket, self.milter_socket]
 
 
 def layout(settings: Settings) -> Layout:

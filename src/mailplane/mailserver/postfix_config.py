@@ -149,9 +149,10 @@ def outbound_path(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
-def submission_milter(settings: Settings) -> str:
-    host = settings.mail_listen_address
-    return f"inet:{_bracketed(host) if ':' in host else host}:{settings.milter_port}"
+def submission_milter(paths: Layout) -> str:
+    """A Unix socket only Postfix can open (``Layout.intake_run``): over TCP on loopback
+    any local user could ask the milter to sign a submission marker for any login."""
+    return f"unix:{paths.milter_socket}"
 
 
 def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
@@ -283,7 +284,7 @@ def master_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         f"-o smtpd_recipient_restrictions=reject_non_fqdn_recipient,{refused},"
         "permit_sasl_authenticated,reject",
         # The header From must be the login's too (intake/senders.py).
-        f"-o smtpd_milters={submission_milter(settings)}",
+        f"-o smtpd_milters={submission_milter(paths)}",
     ]
     services = [
         (f"{addr}:{settings.smtp_port}", ["-o syslog_name=mailplane/smtp"]),
