@@ -11,11 +11,12 @@ import dkim
 import dns.message
 import dns.query
 import pytest
+from sqlalchemy import select
 
 from mailplane.db import Database
 from mailplane.dkim import keys
 from mailplane.dkim.keys import Algorithm
-from mailplane.models import DkimKey, Domain, Tenant
+from mailplane.models import AliasDomain, DkimKey, Domain, Tenant
 from mailplane.models.statuses import MessageSource
 from tests.delivery.conftest import MX1, EngineSettings
 from tests.delivery.support import deliver, mx_zone, queue
@@ -137,3 +138,30 @@ def test_forwards_keep_their_srs_sender_and_dsns_the_null_sender_unsigned(
     assert fwd.mail_from == srs
     assert dsn.mail_from == "<>"
     assert b"DKIM-Signature" not in fwd.data + dsn.data
+
+
+def test_an_alias_domain_sender_is_told_to_write_from_the_domain_itself(
+    engine_settings: EngineSettings, database: Database, knot: Knot, mx1: RemoteMx, uid: str
+) -> None:
+    """An alias domain has no key of its own, and its target's key would not be aligned
+    with the From: the delivery fails with a reason the writer can act on."""
+    name = f"target-{uid}.test"
+    alias = f"alias-{uid}.test"
+    sending_domain(database, knot, name, "ed25519", "verified")
+    with database.transaction() as session:
+        domain = session.scalars(select(Domain).where(Domain.name == name)).one()
+        session.add(
+            AliasDomain(
+                tenant_id=domain.tenant_id,
+                domain_id=domain.id,
+                name=alias,
+                owned_at=datetime.now(UTC),
+                ownership_method="operator",
+            )
+        )
+    ids = queue(database, [f"ok-{uid}@{name}"], sender=f"news@{alias}", sign_domain=alias)
+    [row] = deliver(engine_settings(), database, ids)
+    assert row.status == "failed"
+    assert f"{alias} is an alias domain" in (row.last_reply or "")
+    assert f"write from an address at {name}" in (row.last_reply or "")
+    assert mx1.to(f"ok-{uid}@{name}") == []

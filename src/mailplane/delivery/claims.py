@@ -26,7 +26,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailplane.domains.verification.state import can_send
-from mailplane.models import DkimKey, Domain, Job, OutboundMessage
+from mailplane.models import AliasDomain, DkimKey, Domain, Job, OutboundMessage
 from mailplane.models.sending import Delivery, DeliveryAttempt
 from mailplane.models.statuses import DeliveryStatus, DkimKeyStatus
 
@@ -154,6 +154,18 @@ def signers(session: Session, names: set[str]) -> dict[str, SigningKey | str]:
         name: f"5.7.1 sending domain {name} is not hosted here any more" for name in names
     }
     domains = {d.id: d for d in session.scalars(select(Domain).where(Domain.name.in_(names)))}
+    # An alias domain receives mail but has no key of its own, and signing with its target's
+    # key would not be aligned with the From: say so (the writer's DSN shows it).
+    alias_domains = session.execute(
+        select(AliasDomain.name, Domain.name)
+        .join(Domain, Domain.id == AliasDomain.domain_id)
+        .where(AliasDomain.name.in_(names))
+    )
+    for alias_name, target in alias_domains:
+        found[alias_name] = (
+            f"5.7.1 {alias_name} is an alias domain without a DKIM key of its own; "
+            f"write from an address at {target} to reach outside recipients"
+        )
     for domain in domains.values():
         if not can_send(domain):
             found[domain.name] = (
