@@ -409,6 +409,33 @@ def bench_settings(root: Path, db: str) -> tuple[Settings, contextlib.ExitStack]
     return settings, stack
 
 
+def measure(db: str, messages: int, worker_count: int) -> dict[str, float | int]:
+    """Parts 2-4 in one run: the engine, the Postfix relay, smtp-source into smtp-sink."""
+    root = Path(tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp"))
+    os.chmod(root, 0o755)  # noqa: S103 (postfix traverses it)
+    sink = Sink()
+    settings, stack = bench_settings(root, db)
+    try:
+        with stack:
+            migrations.upgrade(settings)
+            delivered_per_s, delivered = delivery_rate(settings, sink, messages, worker_count)
+            print(f"delivery: {delivered_per_s:.0f}/s ({delivered} delivered)", file=sys.stderr)
+        relay_per_s = postfix_relay_rate(sink, messages, root / "postfix")
+        print(f"postfix relay: {relay_per_s:.0f}/s", file=sys.stderr)
+        sink_per_s = smtp_sink_rate(sink, messages * 2)
+        print(f"smtp-sink: {sink_per_s:.0f}/s", file=sys.stderr)
+    finally:
+        sink.stop()
+        shutil.rmtree(root, ignore_errors=True)
+    return {
+        "delivered": delivered,
+        "delivered_per_s": round(delivered_per_s, 1),
+        "postfix_relay_per_s": round(relay_per_s, 1),
+        "delivery_vs_postfix_relay": round(delivered_per_s / relay_per_s, 2),
+        "smtp_sink_per_s": round(sink_per_s, 1),
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="3,000 messages (under a minute)")
@@ -418,40 +445,22 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="profile one in-process worker")
     args = parser.parse_args()
     messages = 3000 if args.quick else args.messages
-    root = Path(tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp"))
-    os.chmod(root, 0o755)  # noqa: S103 (postfix traverses it)
-    sink = Sink()
-    settings, stack = bench_settings(root, args.db)
-    try:
-        with stack:
-            migrations.upgrade(settings)
-            if args.profile:
+    if args.profile:
+        root = Path(tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp"))
+        os.chmod(root, 0o755)  # noqa: S103 (postfix traverses it)
+        sink = Sink()
+        settings, stack = bench_settings(root, args.db)
+        try:
+            with stack:
+                migrations.upgrade(settings)
                 profile_delivery(settings, sink, messages)
-                return 0
-            delivered_per_s, delivered = delivery_rate(settings, sink, messages, args.workers)
-            print(f"delivery: {delivered_per_s:.0f}/s ({delivered} delivered)", file=sys.stderr)
-        relay_per_s = postfix_relay_rate(sink, messages, root / "postfix")
-        print(f"postfix relay: {relay_per_s:.0f}/s", file=sys.stderr)
-        sink_per_s = smtp_sink_rate(sink, messages * 2)
-        print(f"smtp-sink: {sink_per_s:.0f}/s", file=sys.stderr)
-    finally:
-        sink.stop()
-        shutil.rmtree(root, ignore_errors=True)
-    print(
-        json.dumps(
-            {
-                "messages": messages,
-                "workers": args.workers,
-                "db": args.db,
-                "delivered": delivered,
-                "delivered_per_s": round(delivered_per_s, 1),
-                "postfix_relay_per_s": round(relay_per_s, 1),
-                "delivery_vs_postfix_relay": round(delivered_per_s / relay_per_s, 2),
-                "smtp_sink_per_s": round(sink_per_s, 1),
-            }
-        )
-    )
-    return 0 if delivered == messages else 1
+        finally:
+            sink.stop()
+            shutil.rmtree(root, ignore_errors=True)
+        return 0
+    figures = measure(args.db, messages, args.workers)
+    print(json.dumps({"messages": messages, "workers": args.workers, "db": args.db, **figures}))
+    return 0 if figures["delivered"] == messages else 1
 
 
 if __name__ == "__main__":

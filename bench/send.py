@@ -22,10 +22,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,7 +30,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import delivery
 import send_api
-from mailplane import migrations
 
 
 def accept_half(database_url: str | None, quick: bool, concurrency: int) -> tuple[float, float]:
@@ -66,24 +62,7 @@ def main() -> int:
         accept, batch = accept_half(url, args.quick, args.concurrency)
         print(f"accept: {accept:.0f}/s, batch: {batch:.0f} recipients/s", file=sys.stderr)
 
-    root = Path(tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp"))
-    os.chmod(root, 0o755)  # noqa: S103 (postfix traverses it)
-    sink = delivery.Sink()
-    settings, stack = delivery.bench_settings(root, args.db)
-    try:
-        with stack:
-            migrations.upgrade(settings)
-            delivered_per_s, delivered = delivery.delivery_rate(
-                settings, sink, messages, args.workers
-            )
-            print(f"delivery: {delivered_per_s:.0f}/s", file=sys.stderr)
-        relay_per_s = delivery.postfix_relay_rate(sink, messages, root / "postfix")
-        print(f"postfix relay: {relay_per_s:.0f}/s", file=sys.stderr)
-        sink_per_s = delivery.smtp_sink_rate(sink, messages * 2)
-        print(f"smtp-sink: {sink_per_s:.0f}/s", file=sys.stderr)
-    finally:
-        sink.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    figures = delivery.measure(args.db, messages, args.workers)
     print(
         json.dumps(
             {
@@ -92,15 +71,11 @@ def main() -> int:
                 "workers": args.workers,
                 "accept_per_s": round(accept, 1),
                 "batch_recipients_per_s": round(batch, 1),
-                "delivered": delivered,
-                "delivered_per_s": round(delivered_per_s, 1),
-                "postfix_relay_per_s": round(relay_per_s, 1),
-                "delivery_vs_postfix_relay": round(delivered_per_s / relay_per_s, 2),
-                "smtp_sink_per_s": round(sink_per_s, 1),
+                **figures,
             }
         )
     )
-    return 0 if delivered == messages else 1
+    return 0 if figures["delivered"] == messages else 1
 
 
 if __name__ == "__main__":

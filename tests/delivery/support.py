@@ -6,12 +6,14 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from email.utils import format_datetime
 from typing import Any
 
+import dns.message
+import dns.query
 from sqlalchemy import select
 
 from mailplane.config import Settings
@@ -128,3 +130,17 @@ def deliver(
 ) -> list[Delivery]:
     with worker_running(settings):
         return wait_until_final(database, ids, timeout)
+
+
+def knot_txt(knot: Knot) -> Callable[..., bytes | None]:
+    """dkimpy's DNS hook, answered by the Knot server."""
+
+    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
+        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
+        response = dns.query.udp(query, "127.0.0.1", port=knot.port, timeout=timeout)
+        for rrset in response.answer:
+            for item in rrset:
+                return b"".join(item.strings)
+        return None
+
+    return lookup

@@ -4,12 +4,9 @@ each source."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import UTC, datetime
 
 import dkim
-import dns.message
-import dns.query
 import pytest
 from sqlalchemy import select
 
@@ -19,23 +16,9 @@ from mailplane.dkim.keys import Algorithm
 from mailplane.models import AliasDomain, DkimKey, Domain, Tenant
 from mailplane.models.statuses import MessageSource
 from tests.delivery.conftest import MX1, EngineSettings
-from tests.delivery.support import deliver, mx_zone, queue
+from tests.delivery.support import deliver, knot_txt, mx_zone, queue
 from tests.support.knot import Knot
 from tests.support.mx import RemoteMx
-
-
-def knot_txt(knot: Knot) -> Callable[..., bytes | None]:
-    """dkimpy's DNS hook, answered by the Knot server."""
-
-    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
-        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
-        response = dns.query.udp(query, "127.0.0.1", port=knot.port, timeout=timeout)
-        for rrset in response.answer:
-            for item in rrset:
-                return b"".join(item.strings)
-        return None
-
-    return lookup
 
 
 def sending_domain(

@@ -11,8 +11,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import dkim
-import dns.message
-import dns.query
 import pytest
 import srslib
 from sqlalchemy import select, update
@@ -24,7 +22,7 @@ from mailplane.dkim import keys
 from mailplane.intake.srs import srs_secret
 from mailplane.models import Delivery, DkimKey, Domain
 from mailplane.models.statuses import VerificationStatus
-from tests.delivery.support import deliver, mx_zone
+from tests.delivery.support import deliver, knot_txt, mx_zone
 from tests.mailstack.outbox import Outbox
 from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
@@ -91,21 +89,22 @@ def _sending_domain(api: Api, database: Database, knot: Knot) -> dict[str, Any]:
     return domain
 
 
-def _knot_txt(knot: Knot) -> Any:
-    def lookup(name: bytes, timeout: int = 5) -> bytes | None:
-        query = dns.message.make_query(name.decode().rstrip("."), "TXT")
-        response = dns.query.udp(query, "127.0.0.1", port=knot.port, timeout=timeout)
-        for rrset in response.answer:
-            for item in rrset:
-                return b"".join(item.strings)
-        return None
-
-    return lookup
-
-
-def _delivery_ids(database: Database, message_id: str) -> list[int]:
+def _through_the_platform(
+    outbox: Outbox, engine: Settings, database: Database, mail: Any
+) -> list[Delivery]:
+    """Wait for mailplane's queue to have ``mail`` (by its subject), then run a worker
+    until its deliveries end."""
+    [queued] = outbox.wait_for(str(mail["Subject"]))
     with database.session(write=False) as session:
-        return list(session.scalars(select(Delivery.id).where(Delivery.message_id == message_id)))
+        ids = list(
+            session.scalars(select(Delivery.id).where(Delivery.message_id == queued.message.id))
+        )
+    return deliver(engine, database, ids)
+
+
+def _submit(mailstack: MailStack, login: str, mail: Any) -> None:
+    with mailstack.submission(login, PASSWORD) as client:
+        client.sendmail(login, [str(mail["To"])], mail.as_bytes())
 
 
 def test_a_submission_reaches_the_outside_mx_signed(
@@ -122,14 +121,12 @@ def test_a_submission_reaches_the_outside_mx_signed(
     box = api.mailbox(domain["id"], "writer", PASSWORD)
     friend = f"ok-{uid}@{_outside_domain(knot, uid)}"
     mail = message(box["email"], friend)
-    with mailstack.submission(box["email"], PASSWORD) as client:
-        client.sendmail(box["email"], [friend], mail.as_bytes())
-    [queued] = outbox.wait_for(str(mail["Subject"]))
-    rows = deliver(engine, database, _delivery_ids(database, queued.message.id))
+    _submit(mailstack, box["email"], mail)
+    rows = _through_the_platform(outbox, engine, database, mail)
     assert [row.status for row in rows] == ["delivered"]
 
     [received] = outside.to(friend)
-    assert dkim.verify(received.data, dnsfunc=_knot_txt(knot))
+    assert dkim.verify(received.data, dnsfunc=knot_txt(knot))
     signature = received.data.split(b"DKIM-Signature:", 1)[1].split(b";")
     assert f" d={domain['domain_ascii']}".encode() in signature
     # The return path is a VERP address of the platform's bounce domain, naming the delivery.
@@ -154,8 +151,7 @@ def test_an_alias_forward_arrives_with_an_srs_sender(
     original = f"someone-{uid}@origin.test"
     mail = message(original, alias)
     mailstack.deliver(mail, alias, sender=original)
-    [queued] = outbox.wait_for(str(mail["Subject"]))
-    rows = deliver(engine, database, _delivery_ids(database, queued.message.id))
+    rows = _through_the_platform(outbox, engine, database, mail)
     assert [row.status for row in rows] == ["delivered"]
 
     [received] = outside.to(target)
@@ -181,10 +177,8 @@ def test_a_refused_submission_leaves_a_dsn_in_the_senders_inbox(
     box = api.mailbox(domain["id"], "writer", PASSWORD)
     stranger = f"perm-{uid}@{_outside_domain(knot, uid)}"
     mail = message(box["email"], stranger)
-    with mailstack.submission(box["email"], PASSWORD) as client:
-        client.sendmail(box["email"], [stranger], mail.as_bytes())
-    [queued] = outbox.wait_for(str(mail["Subject"]))
-    rows = deliver(engine, database, _delivery_ids(database, queued.message.id))
+    _submit(mailstack, box["email"], mail)
+    rows = _through_the_platform(outbox, engine, database, mail)
     assert [(row.status, row.last_code) for row in rows] == [("bounced", 550)]
 
     [report] = mailstack.wait_for(box["email"], PASSWORD, "Undelivered Mail Returned to Sender")
