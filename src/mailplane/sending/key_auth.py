@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from mailplane.auth.secrets import digest
 from mailplane.db import Database
@@ -74,6 +74,17 @@ def authenticate(database: Database, key: str, origin: str | None, now: datetime
             .join(Domain, Domain.id == ApiKey.domain_id)
             .join(Tenant, Tenant.id == ApiKey.tenant_id)
             .where(ApiKey.public_id == public_id)
+            # Not the domain's verification report or DNS settings (JSON, parsed per row):
+            # what deciding whether it may send needs, on every send.
+            .options(
+                load_only(
+                    Domain.id,
+                    Domain.name,
+                    Domain.status,
+                    Domain.verification_status,
+                    Domain.owned_at,
+                )
+            )
         ).one_or_none()
     if row is None or not hmac.compare_digest(row[0].secret_hash, digest(key)):
         raise Unauthenticated("unknown API key", code="invalid_api_key")

@@ -26,6 +26,7 @@ from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.names import split_address
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
+MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,9 @@ def enqueue_many(
         return []
     now = now or utcnow()
     ids = [new_message_id() for _ in messages]
+    # Through the table (the ORM's bulk path costs more than the INSERT itself for one).
     session.execute(
-        insert(OutboundMessage),
+        insert(MESSAGES),
         [
             {
                 "id": message_id,
@@ -91,7 +93,7 @@ def enqueue_many(
                 "raw": m.raw,
                 "size": len(m.raw),
                 "tags": list(m.tags),
-                "message_metadata": dict(m.metadata),
+                "metadata": dict(m.metadata),
                 "batch_id": m.batch_id,
                 "send_at": m.send_at,
                 "created_at": now,
@@ -155,9 +157,17 @@ _NEXT_IDS = text(
 )
 
 
+# Up to this many rows, one multi-row INSERT ... RETURNING (one round trip) is cheaper
+# than taking ids from the sequence first (two).
+_SMALL_INSERT_ROWS = 50
+
+
 def _insert_deliveries_postgresql(session: Session, rows: list[dict[str, Any]]) -> list[int]:
     """Ids are taken from the table's sequence first and written explicitly, so each row's
     id is known without relying on the order of RETURNING."""
+    if len(rows) <= _SMALL_INSERT_ROWS:
+        ordered = insert(DELIVERIES).returning(DELIVERIES.c.id, sort_by_parameter_order=True)
+        return list(session.scalars(ordered, rows))
     ids = [int(i) for i in session.scalars(_NEXT_IDS, {"n": len(rows)})]
     columns = {name: [row[name] for row in rows] for name in rows[0]}
     session.execute(_UNNEST_DELIVERIES, {"id": ids, **columns})

@@ -97,11 +97,6 @@ def commit(
                     )
                     if replay is not None:
                         return Answer(replay.status_code, replay.body, replayed=True)
-                usage = (
-                    rate_limits.consume(session, limits_for(key, settings), recipients, now)
-                    if recipients
-                    else None
-                )
                 touch_if_due(session, key, now)
                 _clean_up_if_due(session, now)
                 status_code, body = answer(enqueue_many(session, messages, now=now))
@@ -116,6 +111,15 @@ def commit(
                         now,
                         settings.idempotency_hours,
                     )
+                # Last, just before the commit: every send of a domain updates the same
+                # counter row, and PostgreSQL holds its lock until the commit, so the
+                # shorter the rest of the transaction after it, the more sends per second.
+                # Over the limit, the whole transaction (the messages too) rolls back.
+                usage = (
+                    rate_limits.consume(session, limits_for(key, settings), recipients, now)
+                    if recipients
+                    else None
+                )
                 return Answer(status_code, body, usage)
         except IntegrityError:
             # A concurrent request with the same Idempotency-Key committed first: this
