@@ -231,6 +231,9 @@ class Settings(BaseSettings):
     jobs_retry_base_seconds: float = Field(default=5.0, gt=0)
     jobs_retry_max_seconds: float = Field(default=900.0, gt=0)
     jobs_max_attempts: int = Field(default=12, ge=1, le=1000)
+    # Finished jobs (done or failed) are deleted this long after they finished: their
+    # payloads may hold what a removal needed (records, a domain's DNS settings).
+    jobs_keep_days: float = Field(default=7.0, gt=0)
 
     @field_validator("mail_hostname")
     @classmethod

@@ -21,6 +21,7 @@ from mailplane.jobs import (
     register,
     state_of,
 )
+from mailplane.jobs.runner import forget_old_jobs
 from mailplane.models import Job, utcnow
 from tests.support.jobs import run_jobs
 
@@ -141,3 +142,29 @@ def test_an_unknown_kind_fails_with_a_clear_reason(settings: Settings, database:
     job = _job(database, job_id)
     assert state_of(job) == JobState.FAILED
     assert job.last_error == "no handler for job kind 'test.nobody-handles-this'"
+
+
+def test_finished_jobs_are_forgotten_after_the_keep_time(
+    settings: Settings, database: Database
+) -> None:
+    """Done and failed jobs go after jobs_keep_days (their payloads may hold what a removal
+    needed); jobs still due stay, however old."""
+    done = _enqueue(database, "test.in_order", {"key": secrets.token_hex(4), "n": 1})
+    refused = _enqueue(database, "test.refused", {"key": secrets.token_hex(4)})
+    now = utcnow()
+    run_jobs(settings, database, now=now)
+    waiting = _enqueue(
+        database,
+        "test.in_order",
+        {"key": secrets.token_hex(4), "n": 2},
+        run_at=now + timedelta(days=30),
+    )
+    forget_old_jobs(settings, database, now=now)
+    with database.session(write=False) as session:
+        assert {session.get(Job, i) is not None for i in (done, refused, waiting)} == {True}
+    later = now + timedelta(days=settings.jobs_keep_days, seconds=1)
+    forget_old_jobs(settings, database, now=later)
+    with database.session(write=False) as session:
+        assert session.get(Job, done) is None
+        assert session.get(Job, refused) is None
+        assert session.get(Job, waiting) is not None

@@ -8,7 +8,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from mailplane.models import Job, utcnow
@@ -74,3 +74,13 @@ def unfinished_and_failed(session: Session, limit: int) -> list[Job]:
         .limit(limit)
     )
     return list(session.scalars(query))
+
+
+def forget_finished(session: Session, before: datetime) -> int:
+    """Delete jobs that finished (done or failed for good) before ``before``."""
+    result = session.execute(
+        delete(Job).where(
+            Job.run_at.is_(None), Job.finished_at.is_not(None), Job.finished_at < before
+        )
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -19,6 +19,7 @@ import os
 import random
 import socket
 import threading
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from mailplane.db import Database
 from mailplane.db.overload import overload_of
 from mailplane.jobs import registry
 from mailplane.jobs.errors import PermanentJobError, TransientJobError
+from mailplane.jobs.queue import forget_finished
 from mailplane.models import Job, utcnow
 
 log = logging.getLogger(__name__)
@@ -192,14 +194,31 @@ def run_due_jobs(
     return len(claimed)
 
 
+# How often a runner deletes finished jobs older than jobs_keep_days.
+SWEEP_SECONDS = 3600.0
+
+
+def forget_old_jobs(settings: Settings, database: Database, now: datetime | None = None) -> int:
+    before = (now or utcnow()) - timedelta(days=settings.jobs_keep_days)
+    with database.transaction() as session:
+        removed = forget_finished(session, before)
+    if removed:
+        log.info("jobs: deleted %s jobs finished before %s", removed, before.isoformat())
+    return removed
+
+
 def run_forever(settings: Settings, database: Database, stop: threading.Event) -> None:
     """For ``mailplane up`` and ``mailplane worker``: run due jobs until ``stop`` is set.
     A full batch is followed at once by the next; otherwise wait ``jobs_poll_seconds``."""
     runner = new_runner_id()
     log.info("jobs: runner %s started", runner)
+    next_sweep = 0.0
     while not stop.is_set():
         ran = 0
         try:
+            if time.monotonic() >= next_sweep:
+                next_sweep = time.monotonic() + SWEEP_SECONDS
+                forget_old_jobs(settings, database)
             ran = run_due_jobs(settings, database, runner=runner)
         except Exception as exc:  # the loop outlives a bad run (database restarting, busy)
             if overload_of(exc) is None:
