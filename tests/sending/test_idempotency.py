@@ -5,26 +5,12 @@ from __future__ import annotations
 import threading
 
 import httpx
-from sqlalchemy import func, select
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.models import OutboundMessage
 from tests.support.api import Api
 from tests.support.live_api import live_api
-from tests.support.senders import Sender, make_sender
-
-
-def _count(database: Database, domain_id: int) -> int:
-    with database.session(write=False) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(OutboundMessage)
-                .where(OutboundMessage.domain_id == domain_id)
-            )
-            or 0
-        )
+from tests.support.senders import Sender, make_sender, messages_of
 
 
 def test_replay_and_conflict(sender: Sender, database: Database) -> None:
@@ -34,13 +20,13 @@ def test_replay_and_conflict(sender: Sender, database: Database) -> None:
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json()
     assert again.headers["idempotent-replayed"] == "true"
-    assert _count(database, sender.domain_id) == 1
+    assert messages_of(database, sender.domain_id) == 1
 
     other = sender.send({**body, "subject": "other"}, **{"Idempotency-Key": "order-1"})
     assert (other.status_code, other.json()["error"]) == (409, "idempotency_conflict")
     # Another key name is another message; so is the same name under another API key.
     assert sender.send(body, **{"Idempotency-Key": "order-2"}).status_code == 202
-    assert _count(database, sender.domain_id) == 2
+    assert messages_of(database, sender.domain_id) == 2
 
     bad = sender.send(body, **{"Idempotency-Key": "x" * 300})
     assert (bad.status_code, bad.json()["error"]) == (422, "invalid_idempotency_key")
@@ -71,4 +57,4 @@ def test_concurrent_requests_with_one_key_send_once(
             thread.join()
     assert {a.status_code for a in answers} == {202}, [a.text for a in answers]
     assert len({a.json()["id"] for a in answers}) == 1
-    assert _count(database, sender.domain_id) == 1
+    assert messages_of(database, sender.domain_id) == 1

@@ -11,12 +11,12 @@ from email.message import EmailMessage
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from mailplane.db import Database
 from mailplane.models import Delivery, OutboundMessage, utcnow
 from tests.support.api import Api
-from tests.support.senders import Sender, make_sender, mark_verified
+from tests.support.senders import Sender, make_sender, mark_verified, messages_of
 
 
 def _stored(database: Database, message_id: str) -> tuple[OutboundMessage, list[Delivery]]:
@@ -31,18 +31,6 @@ def _parsed(raw: bytes) -> EmailMessage:
     parsed = email.message_from_bytes(raw, policy=policy.default)
     assert isinstance(parsed, EmailMessage)
     return parsed
-
-
-def _count_messages(database: Database, domain_id: int) -> int:
-    with database.session(write=False) as session:
-        return int(
-            session.scalar(
-                select(func.count())
-                .select_from(OutboundMessage)
-                .where(OutboundMessage.domain_id == domain_id)
-            )
-            or 0
-        )
 
 
 def test_happy_path(sender: Sender, database: Database) -> None:
@@ -152,7 +140,7 @@ def test_refused_with_a_code_and_nothing_queued(
     response = sender.send({**body, **change})
     assert response.status_code == 422, response.text
     assert response.json()["error"] == code
-    assert _count_messages(database, sender.domain_id) == 0
+    assert messages_of(database, sender.domain_id) == 0
 
 
 FIELDS: dict[str, Callable[[str, str], dict[str, Any]]] = {
@@ -188,7 +176,7 @@ def test_control_characters_in_every_field(
     response = sender.send({**body, **FIELDS[field](char, sender.domain)})
     assert response.status_code == 422, (field, response.text)
     assert response.json()["error"], response.text
-    assert _count_messages(database, sender.domain_id) == 0
+    assert messages_of(database, sender.domain_id) == 0
 
 
 def test_send_at_in_the_past_is_now_and_future_is_scheduled(

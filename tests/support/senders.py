@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, select, update
 
 from mailplane.db import Database
-from mailplane.models import Domain, Tenant, utcnow
+from mailplane.models import Domain, OutboundMessage, Tenant, utcnow
 from mailplane.models.statuses import VerificationStatus
 from tests.support.api import Api
 
@@ -69,3 +69,16 @@ def make_sender(
         key_id=created["id"],
         api=api,
     )
+
+
+def messages_of(database: Database, domain_id: int) -> int:
+    """How many messages a domain has in the queue (sent, refused ones never counted)."""
+    with database.session(write=False) as session:
+        return int(
+            session.scalar(
+                select(func.count())
+                .select_from(OutboundMessage)
+                .where(OutboundMessage.domain_id == domain_id)
+            )
+            or 0
+        )

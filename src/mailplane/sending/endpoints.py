@@ -8,6 +8,8 @@ answers only after the commit.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Request, status
@@ -72,8 +74,27 @@ def _accepted(message: NewMessage, queued: Queued) -> SendAccepted:
     )
 
 
-def _respond(answer: service.Answer) -> JSONResponse:
-    return JSONResponse(answer.body, status_code=answer.status_code, headers=answer.headers())
+def _queue(
+    request: Request,
+    key: SendKey,
+    messages: list[NewMessage],
+    answer: Callable[[list[Queued]], tuple[int, dict[str, Any]]],
+    now: datetime,
+    replay_key: service.IdempotencyKey | None,
+) -> JSONResponse:
+    """Commit (idempotency, rate limits, the queue) and answer only after the commit."""
+    committed = service.commit(
+        get_database(request),
+        get_settings(request),
+        key,
+        messages,
+        answer,
+        now=now,
+        idempotency_key=replay_key,
+    )
+    return JSONResponse(
+        committed.body, status_code=committed.status_code, headers=committed.headers()
+    )
 
 
 @router.post("/api/v1/send", response_model=SendAccepted, status_code=status.HTTP_202_ACCEPTED)
@@ -96,17 +117,7 @@ def send(
     def answer(queued: list[Queued]) -> tuple[int, dict[str, Any]]:
         return 202, _accepted(message, queued[0]).model_dump(mode="json")
 
-    return _respond(
-        service.commit(
-            get_database(request),
-            settings,
-            key,
-            [message],
-            answer,
-            now=now,
-            idempotency_key=replay_key,
-        )
-    )
+    return _queue(request, key, [message], answer, now, replay_key)
 
 
 @router.post("/api/v1/send/batch", response_model=BatchAccepted, status_code=status.HTTP_200_OK)
@@ -156,17 +167,7 @@ def send_batch(
         )
         return 200, accepted.model_dump(mode="json", exclude_none=True)
 
-    return _respond(
-        service.commit(
-            get_database(request),
-            settings,
-            key,
-            [m for _, m in prepared],
-            answer,
-            now=now,
-            idempotency_key=replay_key,
-        )
-    )
+    return _queue(request, key, [m for _, m in prepared], answer, now, replay_key)
 
 
 @router.post("/api/send/external", response_model=ExternalSendAccepted)
@@ -204,14 +205,4 @@ def send_external(
     def answer(_queued: list[Queued]) -> tuple[int, dict[str, Any]]:
         return 200, ExternalSendAccepted(messageId=message.message_id_header).model_dump()
 
-    return _respond(
-        service.commit(
-            get_database(request),
-            settings,
-            key,
-            [message],
-            answer,
-            now=now,
-            idempotency_key=replay_key,
-        )
-    )
+    return _queue(request, key, [message], answer, now, replay_key)
