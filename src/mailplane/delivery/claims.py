@@ -25,6 +25,7 @@ from typing import Any, cast
 from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
+from mailplane.delivery import observers
 from mailplane.domains.verification.state import can_send
 from mailplane.models import AliasDomain, DkimKey, Domain, Job, OutboundMessage
 from mailplane.models.sending import Delivery, DeliveryAttempt
@@ -279,6 +280,21 @@ def commit_outcomes(
                 }
                 for o in outcomes
             ],
+        )
+        observers.outcomes_recorded(
+            session,
+            [
+                observers.Settled(
+                    delivery_id=o.delivery_id,
+                    status=o.status,
+                    code=o.code,
+                    enhanced_code=o.enhanced_code,
+                    reply=o.reply,
+                    at=o.started_at,
+                )
+                for o in outcomes
+            ],
+            now,
         )
     if not dsn_payloads:
         return []
