@@ -217,6 +217,9 @@ class Settings(BaseSettings):
     relay_tls: Literal["starttls", "opportunistic", "implicit", "none"] = "starttls"
     # The SMTP intake: Postfix hands every non-local message to it (loopback only).
     intake_port: int = Field(default=2590, ge=1, le=65535)
+    # The bounce receiver in the same process: Postfix relays the bounce domain's mail
+    # (VERP and SRS addresses only) to it (loopback only; docs/mail-plane.md).
+    bounce_port: int = Field(default=2591, ge=1, le=65535)
     # Side-effect jobs (DNS publication and removal, ...; docs/architecture.md): the runner
     # in `mailplane up` and in each `mailplane worker` looks for due jobs this often.
     jobs_poll_seconds: float = Field(default=0.5, gt=0, le=60)
