@@ -26,7 +26,7 @@ _MAX_REQUEST_LINES = 100
 def decide(settings: Settings, request: dict[str, str]) -> str:
     recipient = request.get("recipient", "")
     if target_of(settings, recipient) is None:
-        return "REJECT 5.1.1 No such bounce address"
+        return "550 5.1.1 No such bounce address"
     return "DUNNO"
 
 
