@@ -6,7 +6,6 @@ auto-replies change nothing; a bounce to an SRS address goes back to the origina
 
 from __future__ import annotations
 
-import smtplib
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -172,6 +171,9 @@ def test_forged_and_unknown_bounce_addresses_are_refused_at_rcpt(
             client.mail("")
             code, reply = client.rcpt(address)
             assert code == 550, (address, code, reply)
+            if address.startswith(("b+1-", "SRS0")):
+                # Well-formed, so only the bounce policy service can have said no.
+                assert b"No such bounce address" in reply
 
 
 def test_an_auto_reply_to_the_return_path_changes_nothing(
@@ -246,12 +248,3 @@ def test_a_bounce_to_an_srs_address_goes_back_to_the_original_sender(
     assert arrived.mail_from == "<>"  # aiosmtpd's way of writing the null sender
     assert subject.encode() in arrived.data
 
-
-def test_mail_for_the_bounce_domain_never_reaches_mailboxes_by_other_names(
-    mailstack: MailStack, mail_settings: Settings
-) -> None:
-    with pytest.raises(smtplib.SMTPRecipientsRefused):
-        with mailstack.mx() as client:
-            client.sendmail(
-                "x@outside.test", [f"admin@{mail_settings.effective_bounce_domain}"], b"x"
-            )
