@@ -247,4 +247,3 @@ def test_a_bounce_to_an_srs_address_goes_back_to_the_original_sender(
     [arrived] = outside.to(original)
     assert arrived.mail_from == "<>"  # aiosmtpd's way of writing the null sender
     assert subject.encode() in arrived.data
-
