@@ -15,13 +15,13 @@ from sqlalchemy import select
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.delivery.envelope import parse_verp
+from mailplane.delivery.envelope import parse_verp, verp_address
 from mailplane.intake.srs import rewriter
 from mailplane.mailserver.layout import layout
 from mailplane.models import Delivery
 from tests.bounces import samples
 from tests.delivery.support import deliver, mx_zone
-from tests.mailstack.outbox import Outbox
+from tests.mailstack.outbox import IntakeProcess, Outbox
 from tests.mailstack.support import MailStack
 from tests.support.api import Api
 from tests.support.knot import Knot, knot_server
@@ -247,3 +247,20 @@ def test_a_bounce_to_an_srs_address_goes_back_to_the_original_sender(
     [arrived] = outside.to(original)
     assert arrived.mail_from == "<>"  # aiosmtpd's way of writing the null sender
     assert subject.encode() in arrived.data
+
+
+def test_with_the_intake_down_bounce_addresses_are_deferred_not_accepted(
+    mailstack: MailStack, mail_settings: Settings, intake: IntakeProcess
+) -> None:
+    """Without the policy service Postfix cannot tell a forged token from a real one: the
+    remote MTA is asked to retry, and nothing unchecked enters the queue."""
+    address = verp_address(mail_settings, 1)
+    intake.stop()
+    try:
+        with mailstack.mx() as client:
+            client.mail("")
+            code, reply = client.rcpt(address)
+        assert code == 451, reply
+        assert b"Bounce address check unavailable" in reply
+    finally:
+        intake.start()

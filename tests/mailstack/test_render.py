@@ -186,7 +186,10 @@ def test_the_bounce_domain_goes_to_the_bounce_receiver_for_verp_and_srs_only() -
     # On the inbound port, the bounce domain's recipients (only those) meet the policy
     # service that checks the VERP HMAC, before anything else may accept them.
     socket = settings.state_dir / "run" / "mailplane" / "bounce-policy"
-    assert f"mailplane_bounce_recipients = check_policy_service unix:{socket}\n" in main
+    assert (
+        f"mailplane_bounce_recipients = check_policy_service {{ unix:{socket}, "
+        "{ default_action = 451 4.3.0 Bounce address check unavailable } }\n"
+    ) in main
     inbound = main.split("smtpd_recipient_restrictions = ")[1].split("\n")[0]
     check = "check_recipient_access inline:{ bounces.platform.test=mailplane_bounce_recipients }"
     assert inbound.index(check) < inbound.index("reject_unlisted_recipient")

@@ -170,7 +170,14 @@ def bounce_path(settings: Settings, paths: Layout) -> list[tuple[str, str]]:
         ("relay_recipient_maps", recipients),
         ("relay_transport", f"{INTAKE_TRANSPORT}:{receiver}"),
         ("smtpd_restriction_classes", BOUNCE_CLASS),
-        (BOUNCE_CLASS, f"check_policy_service unix:{paths.bounce_policy_socket}"),
+        # Unreachable service: a 4xx (the remote retries), not the global DUNNO that the
+        # quota service wants, which would accept well-formed forgeries.
+        (
+            BOUNCE_CLASS,
+            f"check_policy_service {{ unix:{paths.bounce_policy_socket}, "
+            # Braces around an attribute whose value has spaces (Postfix 3.0 syntax).
+            "{ default_action = 451 4.3.0 Bounce address check unavailable } }",
+        ),
     ]
 
 
