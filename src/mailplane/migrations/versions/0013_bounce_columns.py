@@ -1,7 +1,7 @@
 """Bounces: what kind of bounce ended a delivery (hard/soft and a classification), from
 the SMTP reply or from a bounce that came back later
 
-Revision ID: 0013_bounces
+Revision ID: 0013
 Revises: 0012
 Create Date: 2026-11-23 05:00:00
 """
@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_bounces"
+revision: str = "0013"
 down_revision: str | None = "0012"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
