@@ -193,7 +193,7 @@ def list_queue(
             select(Delivery, OutboundMessage)
             .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
             .where(Delivery.id.in_(ids))
-        ).tuples()
+        )
     }
     return Page(items=[rows[i] for i in ids if i in rows], next_cursor=page.next_cursor)
 
@@ -267,7 +267,7 @@ def apply(
             .where(_where(principal, selection, now))
             .order_by(Delivery.id)
             .limit(limit)
-        ).tuples()
+        )
     )
     result = Result(action=action, matched=len(matched))
     applicable = APPLIES_TO[action]
