@@ -55,6 +55,7 @@ class Action(StrEnum):
 
 
 _Q, _D, _H = DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value, DeliveryStatus.HELD.value
+IN_QUEUE = (_Q, DeliveryStatus.SENDING.value, _D, _H)
 # The states each action may change; anything else matched is skipped.
 APPLIES_TO: dict[Action, tuple[str, ...]] = {
     Action.RETRY: (_Q, _D),
@@ -178,7 +179,7 @@ def list_queue(
     """Deliveries in id order (oldest first). Without a status filter only what is still
     in the queue (queued, sending, deferred, held) is listed."""
     if undelivered_only and not selection.statuses:
-        selection = replace(selection, statuses=(_Q, DeliveryStatus.SENDING.value, _D, _H))
+        selection = replace(selection, statuses=IN_QUEUE)
     page = keyset_page(
         session,
         select(Delivery.id).where(_where(principal, selection, now)),
@@ -261,6 +262,11 @@ def apply(
         )
     if not 1 <= limit <= MAX_BULK:
         raise InvalidInput(f"limit must be between 1 and {MAX_BULK}", code="invalid_limit")
+    if not selection.statuses and not selection.ids:
+        # Filters without a status: what is in the queue (flush: what is deferred), not the
+        # history of delivered and bounced mail. Ids named one by one are all reported.
+        statuses = (_D,) if action is Action.FLUSH else IN_QUEUE
+        selection = replace(selection, statuses=statuses)
     matched = list(
         session.execute(
             select(Delivery.id, Delivery.status)
