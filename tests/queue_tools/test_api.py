@@ -62,7 +62,8 @@ def test_hold_release_retry_cancel_as_a_tenant_admin(
     )
     assert (released["matched"], released["changed"], released["skipped_other"]) == (2, 1, 1)
     shown = admin.ok("GET", f"/api/v1/queue/{first}")
-    assert shown["status"] == "queued" and shown["next_attempt_at"] is not None
+    assert shown["status"] == "queued"
+    assert shown["next_attempt_at"] is not None
 
     cancelled = admin.ok(
         "POST",
@@ -114,12 +115,16 @@ def test_tenants_cannot_see_or_act_on_each_others_deliveries(
     result = admin_a.ok(
         "POST", "/api/v1/queue/actions", json={"action": "hold", "all_matching": True}
     )
-    assert theirs not in result["changed_ids"] and mine in result["changed_ids"]
+    assert theirs not in result["changed_ids"]
+    assert mine in result["changed_ids"]
     assert api.ok("GET", f"/api/v1/queue/{theirs}")["status"] == "queued"
 
     # The operator sees both and may narrow by tenant.
-    both = api.ok("GET", "/api/v1/queue", params={"recipient_domain": "example.com",
-                                                  "status": ["queued", "held"], "limit": 500})  # fmt: skip
+    both = api.ok(
+        "GET",
+        "/api/v1/queue",
+        params={"recipient_domain": "example.com", "status": ["queued", "held"], "limit": 500},
+    )
     assert {mine, theirs} <= {i["id"] for i in both["items"]}
     only_b = api.ok("GET", "/api/v1/queue", params={"customer_id": b.tenant_id})
     assert [i["id"] for i in only_b["items"]] == [theirs]
@@ -135,12 +140,12 @@ def test_bad_input_is_422_with_a_code(api: Api) -> None:
             "POST",
             "/api/v1/queue/actions",
             {"json": {"action": "retry", "limit": 10**6, "all_matching": True}},
-        ),  # fmt: skip
+        ),
         (
             "POST",
             "/api/v1/queue/actions",
             {"json": {"action": "retry", "select": {"older_than": "2x"}}},
-        ),  # fmt: skip
+        ),
         ("GET", "/api/v1/queue", {"params": {"older_than": "soon"}}),
         ("GET", "/api/v1/queue", {"params": {"status": "lost"}}),
         ("GET", "/api/v1/queue", {"params": {"recipient": "a b@example.com"}}),

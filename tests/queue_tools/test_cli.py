@@ -48,7 +48,8 @@ def test_list_show_hold_release_delete(env: dict[str, str]) -> None:
 
         # A bulk action without a selection is refused; with one it says what it did.
         refused = mailplane(env, "queue", "hold", check=False)
-        assert refused.returncode == 2 and "selection_required" in refused.stderr
+        assert refused.returncode == 2
+        assert "selection_required" in refused.stderr
         held = mailplane(env, "queue", "hold", "--recipient", "@far.test").stdout
         assert held.strip() == "matched=2 changed=2 skipped_in_flight=0 skipped_other=0"
         assert [r.status for r in deliveries(database, [first, second, other])] == [
@@ -57,12 +58,14 @@ def test_list_show_hold_release_delete(env: dict[str, str]) -> None:
             "queued",
         ]
         shown = mailplane(env, "queue", "show", str(first)).stdout
-        assert "status: held" in shown and "recipient: one@far.test" in shown
+        assert "status: held" in shown
+        assert "recipient: one@far.test" in shown
 
         released = json.loads(mailplane(env, "queue", "release", str(first), "--json").stdout)
         assert (released["changed"], released["changed_ids"]) == (1, [first])
-        deleted = mailplane(env, "queue", "delete", "--status", "held", "--status", "queued",
-                            "--domain", "far.test").stdout  # fmt: skip
+        deleted = mailplane(
+            env, "queue", "delete", "--status", "held", "--status", "queued", "--domain", "far.test"
+        ).stdout
         assert deleted.strip() == "matched=2 changed=2 skipped_in_flight=0 skipped_other=0"
         rows = deliveries(database, [first, second, other])
         assert [r.status for r in rows] == ["cancelled", "cancelled", "queued"]
@@ -70,10 +73,13 @@ def test_list_show_hold_release_delete(env: dict[str, str]) -> None:
         assert mailplane(env, "queue", "flush").stdout.startswith("matched=0 changed=0")
 
         missing = mailplane(env, "queue", "show", "999999", check=False)
-        assert missing.returncode == 1 and "delivery_not_found" in missing.stderr
+        assert missing.returncode == 1
+        assert "delivery_not_found" in missing.stderr
         bad = mailplane(env, "queue", "list", "--older-than", "soon", check=False)
-        assert bad.returncode == 2 and "invalid_age" in bad.stderr
+        assert bad.returncode == 2
+        assert "invalid_age" in bad.stderr
         audit = mailplane(env, "queue", "list", "--status", "lost", check=False)
-        assert audit.returncode == 2 and "invalid_status" in audit.stderr
+        assert audit.returncode == 2
+        assert "invalid_status" in audit.stderr
     finally:
         database.dispose()

@@ -7,12 +7,14 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
 from mailplane.auth.principals import SYSTEM
 from mailplane.db import Database
 from mailplane.delivery import queue_tools
 from mailplane.delivery.queue_tools import Action, Selection
+from mailplane.errors import InvalidInput
 from mailplane.models import Delivery, utcnow
 from tests.delivery.conftest import MX1, EngineSettings
 from tests.delivery.support import (
@@ -47,8 +49,12 @@ def test_held_is_not_sent_until_released_and_cancelled_never_leaves(
         database, [f"held-{uid}@{zone}", f"gone-{uid}@{zone}", f"ok-{uid}@{zone}"]
     )
     result = _act(database, Action.HOLD, [held])
-    assert result.counts() == {"matched": 1, "changed": 1, "skipped_in_flight": 0,
-                               "skipped_other": 0}  # fmt: skip
+    assert result.counts() == {
+        "matched": 1,
+        "changed": 1,
+        "skipped_in_flight": 0,
+        "skipped_other": 0,
+    }
     result = _act(database, Action.CANCEL, [cancelled])
     assert (result.changed, result.changed_ids) == (1, [cancelled])
 
@@ -61,7 +67,8 @@ def test_held_is_not_sent_until_released_and_cancelled_never_leaves(
     assert (row_held.status, row_held.next_attempt_at, row_held.attempts) == ("held", None, 0)
     assert (row_cancelled.status, row_cancelled.next_attempt_at) == ("cancelled", None)
     assert row_cancelled.finished_at is not None
-    assert mx1.to(f"held-{uid}@{zone}") == [] and mx1.to(f"gone-{uid}@{zone}") == []
+    assert mx1.to(f"held-{uid}@{zone}") == []
+    assert mx1.to(f"gone-{uid}@{zone}") == []
     # Cancelled is final: releasing or retrying it changes nothing.
     assert _act(database, Action.RELEASE, [cancelled]).skipped_other == 1
 
@@ -114,17 +121,24 @@ def test_rows_a_worker_holds_are_left_alone(database: Database, uid: str) -> Non
     try:
         for action in (Action.RETRY, Action.HOLD, Action.CANCEL):
             result = _act(database, action, [ids[0]])
-            assert result.counts() == {"matched": 1, "changed": 0, "skipped_in_flight": 1,
-                                       "skipped_other": 0}, action  # fmt: skip
+            assert result.counts() == {
+                "matched": 1,
+                "changed": 0,
+                "skipped_in_flight": 1,
+                "skipped_other": 0,
+            }, action
             assert result.in_flight_ids == [ids[0]]
         [row] = deliveries(database, [ids[0]])
         assert (row.status, row.claimed_by) == ("sending", "another-worker")
         # A bulk action over both: one changed, one skipped.
         with database.transaction() as session:
             result = queue_tools.apply(
-                session, SYSTEM, Action.CANCEL, Selection(recipient_domain="inflight.test",
-                                                          ids=tuple(ids)), utcnow()
-            )  # fmt: skip
+                session,
+                SYSTEM,
+                Action.CANCEL,
+                Selection(recipient_domain="inflight.test", ids=tuple(ids)),
+                utcnow(),
+            )
         assert (result.matched, result.changed, result.skipped_in_flight) == (2, 1, 1)
     finally:
         with database.transaction() as session:
@@ -136,12 +150,5 @@ def test_rows_a_worker_holds_are_left_alone(database: Database, uid: str) -> Non
 
 
 def test_a_bulk_action_needs_a_selection(database: Database) -> None:
-    from mailplane.errors import InvalidInput
-
-    with database.transaction() as session:
-        try:
-            queue_tools.apply(session, SYSTEM, Action.CANCEL, Selection(), utcnow())
-        except InvalidInput as exc:
-            assert exc.code == "selection_required"
-        else:
-            raise AssertionError("an empty selection cancelled the whole queue")
+    with database.transaction() as session, pytest.raises(InvalidInput, match="name the"):
+        queue_tools.apply(session, SYSTEM, Action.CANCEL, Selection(), utcnow())

@@ -146,6 +146,8 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
         "POST /api/v1/send/batch": {
             "messages": [{"from": f"info@{world.domain}", "to": ["a@example.com"], "text": "x"}]
         },
+        # retry: harmless to the world's own delivery (it stays queued).
+        "POST /api/v1/queue/actions": {"action": "retry", "ids": [world.delivery_id]},
         "POST /api/send/external": {
             "domain": world.domain,
             "to": "someone@example.com",
