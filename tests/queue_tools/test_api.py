@@ -34,6 +34,13 @@ def test_hold_release_retry_cancel_as_a_tenant_admin(
     admin = api.tenant_admin(sender.tenant_id)
     first, second = _ids(_send(sender, uid, "one", "two"))
 
+    # Pages of one, oldest first.
+    page = admin.ok("GET", "/api/v1/queue", params={"limit": 1})
+    assert [i["id"] for i in page["items"]] == [first]
+    page = admin.ok("GET", "/api/v1/queue", params={"limit": 1, "cursor": page["next_cursor"]})
+    assert [i["id"] for i in page["items"]] == [second]
+    assert page["next_cursor"] is None
+
     listed = admin.ok("GET", "/api/v1/queue", params={"recipient": f"one-{uid}@example.com"})
     [item] = listed["items"]
     assert (item["id"], item["status"], item["tenant_id"]) == (first, "queued", sender.tenant_id)

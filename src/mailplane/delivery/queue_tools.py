@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
 from mailplane.auth.principals import Principal
-from mailplane.db.pagination import Page, keyset_page
+from mailplane.db.pagination import Page, decode_cursor, encode_cursor
 from mailplane.delivery import observers
 from mailplane.errors import InvalidInput, NotFound
 from mailplane.models import Delivery, DeliveryAttempt, Domain, OutboundMessage, utcnow
@@ -180,14 +180,13 @@ def list_queue(
     in the queue (queued, sending, deferred, held) is listed."""
     if undelivered_only and not selection.statuses:
         selection = replace(selection, statuses=IN_QUEUE)
-    page = keyset_page(
-        session,
-        select(Delivery.id).where(_where(principal, selection, now)),
-        Delivery.id,
-        limit=limit,
-        cursor=cursor,
-    )
-    ids = list(page.items)
+    # Keyset on the id (db/pagination.py's cursors): the last page costs what the first does.
+    query = select(Delivery.id).where(_where(principal, selection, now))
+    if cursor:
+        query = query.where(Delivery.id > decode_cursor(cursor))
+    ids = list(session.scalars(query.order_by(Delivery.id).limit(limit + 1)))
+    next_cursor = encode_cursor(ids[limit - 1]) if len(ids) > limit else None
+    ids = ids[:limit]
     rows = {
         d.id: QueueRow(d, m)
         for d, m in session.execute(
@@ -196,7 +195,7 @@ def list_queue(
             .where(Delivery.id.in_(ids))
         )
     }
-    return Page(items=[rows[i] for i in ids if i in rows], next_cursor=page.next_cursor)
+    return Page(items=[rows[i] for i in ids if i in rows], next_cursor=next_cursor)
 
 
 @dataclass(frozen=True)
