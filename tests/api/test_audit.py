@@ -107,6 +107,17 @@ def test_every_write_route_leaves_an_entry(client: TestClient, api: Api) -> None
         ),
         ("PATCH /api/v1/mail/api-keys/{api_key_id}", w, {"name": "renamed"}, "api_key.update"),
         ("DELETE /api/v1/mail/api-keys/{api_key_id}", w, None, "api_key.revoke"),
+        # Audited even when it matches nothing (this world has no delivery).
+        (
+            "POST /api/v1/queue/actions",
+            {},
+            {
+                "action": "retry",
+                "ids": [w["delivery_id"]],
+                "select": {"customer_id": w["tenant_id"]},
+            },
+            "queue.retry",
+        ),
         ("DELETE /api/v1/mail/aliases/{alias_id}", w, None, "alias.delete"),
         ("DELETE /api/v1/mail/accounts/{mailbox_id}", w, None, "mailbox.delete"),
         ("DELETE /api/v1/mail/alias-domains/{alias_domain_id}", w, None, "alias_domain.delete"),

@@ -19,6 +19,7 @@ from mailplane.auth.endpoints import router as auth_router
 from mailplane.clientconfig.endpoints import router as clientconfig_router
 from mailplane.config import Settings, get_settings
 from mailplane.db import Database
+from mailplane.delivery.queue_endpoints import router as queue_router
 from mailplane.dkim.endpoints import router as dkim_router
 from mailplane.domains.endpoints import router as domains_router
 from mailplane.domains.verification.endpoints import router as verification_router
@@ -100,6 +101,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         api_keys_router,
         sending_router,
         messages_router,
+        queue_router,
     ):
         app.include_router(router)
 

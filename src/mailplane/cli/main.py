@@ -11,6 +11,7 @@ from pydantic_settings import SettingsError
 
 from mailplane.cli.jobs import jobs_app
 from mailplane.cli.mailboxes import mailboxes_app
+from mailplane.cli.queue import queue_app
 from mailplane.config import get_settings, settings_problem
 from mailplane.errors import MailplaneError
 from mailplane.runtime import file_modes
@@ -25,6 +26,7 @@ dns_app = typer.Typer(help="DNS verification of hosted domains.", no_args_is_hel
 app.add_typer(dns_app, name="dns")
 app.add_typer(mailboxes_app, name="mailboxes")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(queue_app, name="queue")
 
 
 def _fail(message: str, code: int = 1) -> None:

@@ -30,7 +30,9 @@ class RecipientStatus(ResponseModel):
     id: int
     email: str
     status: str = Field(
-        description="queued, sending, deferred, delivered, bounced, failed, cancelled, suppressed"
+        description=(
+            "queued, sending, deferred, held, delivered, bounced, failed, cancelled, suppressed"
+        )
     )
     attempts: int
     next_attempt_at: datetime | None
