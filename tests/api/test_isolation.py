@@ -27,6 +27,8 @@ PARAMETERS = {
     "deleted_mailbox_id",
     "api_key_id",
     "message_id",
+    "webhook_id",
+    "webhook_delivery_id",
 }
 
 

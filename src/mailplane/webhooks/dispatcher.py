@@ -153,7 +153,7 @@ def claim_due(
             query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
         lease_end = now + timedelta(seconds=settings.webhook_lease_seconds)
         claimed = []
-        for row, endpoint in session.execute(query).tuples():
+        for row, endpoint in session.execute(query):
             row.claimed_by, row.next_attempt_at = runner, lease_end
             row.attempts += 1
             claimed.append(
