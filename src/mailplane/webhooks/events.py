@@ -17,16 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from mailplane.models import Delivery, Event, OutboundMessage, WebhookEndpoint
 from mailplane.models.statuses import DeliveryStatus
-
-if TYPE_CHECKING:
-    from mailplane.delivery.observers import Settled
 
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
@@ -38,6 +35,28 @@ MESSAGE_EVENTS = {
     DeliveryStatus.SUPPRESSED: "message.suppressed",
 }
 EVENT_TYPES = frozenset({"message.sent", *MESSAGE_EVENTS.values()})
+
+
+class Settled(Protocol):
+    """What ``delivery.observers.Settled`` carries (read here without importing it: the
+    observers import this module)."""
+
+    @property
+    def delivery_id(self) -> int: ...
+    @property
+    def status(self) -> DeliveryStatus: ...
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def enhanced_code(self) -> str | None: ...
+    @property
+    def reply(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def bounce_type(self) -> str | None: ...
+    @property
+    def classification(self) -> str | None: ...
 
 
 def tenants_with_webhooks(session: Session, tenant_ids: Iterable[int | None]) -> set[int]:
