@@ -206,38 +206,57 @@ def backoff_seconds(settings: Settings, attempts: int) -> float:
     return float(capped * random.uniform(0.8, 1.2))  # noqa: S311
 
 
-def settle(
-    settings: Settings,
-    database: Database,
-    item: Claimed,
-    runner: str,
-    code: int | None,
-    error: str | None,
-    now: datetime | None = None,
-) -> None:
-    now = now or utcnow()
+@dataclass(frozen=True)
+class Result:
+    item: Claimed
+    code: int | None
+    error: str | None  # None: delivered
+    at: datetime
+
+
+def settle(settings: Settings, database: Database, results: list[Result], runner: str) -> None:
+    """Record a round's results in one transaction, each only if this dispatcher still
+    holds its claim (one that outlived its lease cannot undo the next one's work)."""
+    if not results:
+        return
     with database.transaction() as session:
-        values: dict[str, Any] = {"claimed_by": None, "last_status_code": code, "last_error": error}
-        if error is None:
-            values.update(status="delivered", next_attempt_at=None, delivered_at=now)
-        elif (now - item.created_at).total_seconds() >= settings.webhook_max_age_seconds:
-            values.update(status="failed", next_attempt_at=None)
-        else:
-            row_attempts = session.scalar(
-                select(WebhookDelivery.attempts).where(WebhookDelivery.id == item.id)
-            )
-            retry = backoff_seconds(settings, row_attempts or 1)
-            values.update(next_attempt_at=now + timedelta(seconds=retry))
-        result = session.execute(
-            update(WebhookDelivery)
-            .where(WebhookDelivery.id == item.id, WebhookDelivery.claimed_by == runner)
-            .values(**values)
+        attempts = dict(
+            session.execute(
+                select(WebhookDelivery.id, WebhookDelivery.attempts).where(
+                    WebhookDelivery.id.in_([r.item.id for r in results])
+                )
+            ).all()
         )
-        if not result.rowcount:  # type: ignore[attr-defined]
-            return  # another dispatcher took it over
-        endpoint = session.get(WebhookEndpoint, item.endpoint_id)
-        if endpoint is not None:
-            _endpoint_result(settings, session, endpoint, error, now)
+        for result in results:
+            _settle_one(settings, session, result, runner, attempts.get(result.item.id, 1))
+
+
+def _settle_one(
+    settings: Settings, session: Session, result: Result, runner: str, attempts: int
+) -> None:
+    item, now = result.item, result.at
+    values: dict[str, Any] = {
+        "claimed_by": None,
+        "last_status_code": result.code,
+        "last_error": result.error,
+    }
+    if result.error is None:
+        values.update(status="delivered", next_attempt_at=None, delivered_at=now)
+    elif (now - item.created_at).total_seconds() >= settings.webhook_max_age_seconds:
+        values.update(status="failed", next_attempt_at=None)
+    else:
+        retry = backoff_seconds(settings, attempts)
+        values.update(next_attempt_at=now + timedelta(seconds=retry))
+    updated = session.execute(
+        update(WebhookDelivery)
+        .where(WebhookDelivery.id == item.id, WebhookDelivery.claimed_by == runner)
+        .values(**values)
+    )
+    if not updated.rowcount:  # type: ignore[attr-defined]
+        return  # another dispatcher took it over
+    endpoint = session.get(WebhookEndpoint, item.endpoint_id)
+    if endpoint is not None:
+        _endpoint_result(settings, session, endpoint, result.error, now)
 
 
 def _endpoint_result(
@@ -272,7 +291,9 @@ def _endpoint_result(
 
 
 class Dispatcher:
-    """Claims only as many as it has room for, so a slow receiver never holds the rest."""
+    """Requests run on a thread pool; their results are settled together at the start of
+    the next round (one write transaction, not one per request). It claims only as many
+    as it has room for, so a slow receiver never holds the rest."""
 
     def __init__(self, settings: Settings, database: Database) -> None:
         self.settings = settings
@@ -285,21 +306,33 @@ class Dispatcher:
         )
         self.pool = ThreadPoolExecutor(settings.webhook_concurrency, thread_name_prefix="webhook")
         self.in_flight = 0
+        self.done: list[Result] = []
         self.lock = threading.Lock()
+        self.finished = threading.Event()
 
     def _run(self, item: Claimed) -> None:
         try:
             code, error = send(self.settings, self.client, item)
-            settle(self.settings, self.database, item, self.runner, code, error)
-        except Exception:
+        except Exception as exc:  # a bug or an unreadable secret: retried like a failure
             log.exception("webhooks: delivery %d failed unexpectedly", item.id)
-        finally:
-            with self.lock:
-                self.in_flight -= 1
+            code, error = None, f"internal error: {type(exc).__name__}"
+        with self.lock:
+            self.done.append(Result(item, code, error, utcnow()))
+            self.in_flight -= 1
+        self.finished.set()
 
     def step(self) -> int:
-        """One round: fan out, then claim and start what is due; how much work it found."""
-        found = fan_out(self.settings, self.database)
+        """One round: settle finished requests, fan out, then claim and start what is due;
+        how much work it found."""
+        with self.lock:
+            done, self.done = self.done, []
+        try:
+            settle(self.settings, self.database, done, self.runner)
+        except Exception:
+            with self.lock:
+                self.done = done + self.done  # kept for the next round
+            raise
+        found = fan_out(self.settings, self.database) + len(done)
         with self.lock:
             room = self.settings.webhook_concurrency - self.in_flight
         if room <= 0:
@@ -313,7 +346,15 @@ class Dispatcher:
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
-        self.client.close()
+        try:
+            self.step_settle_only()
+        finally:
+            self.client.close()
+
+    def step_settle_only(self) -> None:
+        with self.lock:
+            done, self.done = self.done, []
+        settle(self.settings, self.database, done, self.runner)
 
 
 def run_forever(settings: Settings, database: Database, stop: threading.Event) -> None:
@@ -326,8 +367,11 @@ def run_forever(settings: Settings, database: Database, stop: threading.Event) -
                 log.exception("webhooks: dispatcher round failed")
                 busy = 0
             if not busy:
-                stop.wait(settings.webhook_poll_seconds)
+                # Idle: look again after the poll interval, or as soon as a request ends.
+                dispatcher.finished.wait(settings.webhook_poll_seconds)
+                dispatcher.finished.clear()
             elif dispatcher.in_flight >= settings.webhook_concurrency:
-                stop.wait(0.01)
+                dispatcher.finished.wait(0.05)
+                dispatcher.finished.clear()
     finally:
         dispatcher.close()
