@@ -61,6 +61,13 @@ def verified(secret: str, received: Received) -> Any:
     return Webhook(secret).verify(received.body, received.headers)
 
 
+class Server(ThreadingHTTPServer):
+    # The default backlog (5) overflows under a dispatcher's concurrent requests: the
+    # kernel drops SYNs, and the client retries only after a second.
+    request_queue_size = 256
+    daemon_threads = True
+
+
 @contextmanager
 def receiver_running() -> Iterator[Receiver]:
     receiver = Receiver()
@@ -82,7 +89,7 @@ def receiver_running() -> Iterator[Receiver]:
         def log_message(self, format: str, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server = Server(("127.0.0.1", 0), Handler)
     receiver.port = server.server_address[1]
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
     thread.start()
