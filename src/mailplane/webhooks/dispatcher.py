@@ -281,7 +281,7 @@ def _endpoint_result(
         record(
             session,
             SYSTEM,
-            "webhook.disabled",
+            "webhook.disable",
             object_type="webhook",
             object_id=endpoint.id,
             tenant_id=endpoint.tenant_id,

@@ -68,7 +68,7 @@ def create(
     record(
         session,
         principal,
-        "webhook.created",
+        "webhook.create",
         object_type="webhook",
         object_id=row.id,
         tenant_id=tenant_id,
@@ -102,7 +102,7 @@ def update(
     record(
         session,
         principal,
-        "webhook.updated",
+        "webhook.update",
         object_type="webhook",
         object_id=row.id,
         tenant_id=row.tenant_id,
@@ -121,7 +121,7 @@ def set_enabled(
         row.disabled_reason = row.disabled_at = row.failing_since = None
     else:
         row.disabled_reason, row.disabled_at = "disabled by an administrator", now
-    action = "webhook.enabled" if enabled else "webhook.disabled"
+    action = "webhook.enable" if enabled else "webhook.disable"
     record(
         session,
         principal,
@@ -143,7 +143,7 @@ def rotate_secret(
     record(
         session,
         principal,
-        "webhook.secret_rotated",
+        "webhook.rotate_secret",
         object_type="webhook",
         object_id=row.id,
         tenant_id=row.tenant_id,
@@ -156,7 +156,7 @@ def delete(session: Session, principal: Principal, webhook_id: int) -> None:
     record(
         session,
         principal,
-        "webhook.deleted",
+        "webhook.delete",
         object_type="webhook",
         object_id=row.id,
         tenant_id=row.tenant_id,
@@ -208,7 +208,7 @@ def replay(session: Session, principal: Principal, delivery_id: int) -> WebhookD
     record(
         session,
         principal,
-        "webhook.replayed",
+        "webhook.replay",
         object_type="webhook",
         object_id=original.endpoint_id,
         tenant_id=original.tenant_id,

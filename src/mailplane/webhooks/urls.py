@@ -39,8 +39,7 @@ def _is_loopback(host: str) -> bool:
 
 def validate_url(settings: Settings, url: str) -> str:
     """The URL as stored, or InvalidInput with a code."""
-    url = url.strip()
-    if any(c in url for c in "\r\n\t ") or not url.isascii():
+    if not url.isascii() or any(ord(c) <= 0x20 or c == "\x7f" for c in url):
         raise InvalidInput(
             "the URL holds spaces, control or non-ASCII characters", code="invalid_url"
         )
