@@ -76,7 +76,10 @@ def fan_out(settings: Settings, database: Database, now: datetime | None = None)
             .limit(settings.webhook_batch_size)
         )
         if not settings.is_sqlite:
-            query = query.with_for_update(skip_locked=True)
+            # Not SKIP LOCKED: a second dispatcher waits for the first one's commit, so
+            # webhook deliveries are created in event order (per-message order relies on
+            # it); it then skips the events the first one published.
+            query = query.with_for_update()
         events = list(session.scalars(query))
         tenants = {e.tenant_id for e in events if e.tenant_id is not None}
         endpoints: dict[int, list[WebhookEndpoint]] = defaultdict(list)
@@ -132,23 +135,24 @@ def claim_due(
     now = now or utcnow()
     earlier = aliased(WebhookDelivery)
     due = (WebhookDelivery.next_attempt_at.is_not(None), WebhookDelivery.next_attempt_at <= now)
-    with database.session(write=False) as session:
-        if session.scalar(select(WebhookDelivery.id).where(*due).limit(1)) is None:
-            return []
     blocked = exists().where(
         earlier.endpoint_id == WebhookDelivery.endpoint_id,
         earlier.ordering_key == WebhookDelivery.ordering_key,
         earlier.id < WebhookDelivery.id,
         earlier.status == "pending",
     )
+    sendable = (
+        select(WebhookDelivery, WebhookEndpoint)
+        .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
+        .where(*due, WebhookEndpoint.enabled.is_(True), ~blocked)
+    )
+    # A read first, so that an idle dispatcher never takes SQLite's write lock (rows of a
+    # disabled endpoint, or waiting for an earlier event, are due but not sendable).
+    with database.session(write=False) as session:
+        if session.execute(sendable.limit(1)).first() is None:
+            return []
     with database.transaction() as session:
-        query = (
-            select(WebhookDelivery, WebhookEndpoint)
-            .join(WebhookEndpoint, WebhookEndpoint.id == WebhookDelivery.endpoint_id)
-            .where(*due, WebhookEndpoint.enabled.is_(True), ~blocked)
-            .order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id)
-            .limit(limit)
-        )
+        query = sendable.order_by(WebhookDelivery.next_attempt_at, WebhookDelivery.id).limit(limit)
         if not settings.is_sqlite:
             query = query.with_for_update(skip_locked=True, of=WebhookDelivery)
         lease_end = now + timedelta(seconds=settings.webhook_lease_seconds)
