@@ -328,15 +328,8 @@ class Dispatcher:
     def step(self) -> int:
         """One round: settle finished requests, fan out, then claim and start what is due;
         how much work it found."""
-        with self.lock:
-            done, self.done = self.done, []
-        try:
-            settle(self.settings, self.database, done, self.runner)
-        except Exception:
-            with self.lock:
-                self.done = done + self.done  # kept for the next round
-            raise
-        found = fan_out(self.settings, self.database) + len(done)
+        found = self.settle_finished()
+        found += fan_out(self.settings, self.database)
         with self.lock:
             room = self.settings.webhook_concurrency - self.in_flight
         if room <= 0:
@@ -348,17 +341,25 @@ class Dispatcher:
             self.pool.submit(self._run, item)
         return found + len(claimed)
 
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-        try:
-            self.step_settle_only()
-        finally:
-            self.client.close()
-
-    def step_settle_only(self) -> None:
+    def settle_finished(self) -> int:
+        """Record the finished requests' results; how many there were."""
         with self.lock:
             done, self.done = self.done, []
-        settle(self.settings, self.database, done, self.runner)
+        try:
+            settle(self.settings, self.database, done, self.runner)
+        except Exception:
+            with self.lock:
+                self.done = done + self.done  # kept for the next round
+            raise
+        return len(done)
+
+    def close(self) -> None:
+        """Waits for the requests in flight and records them."""
+        self.pool.shutdown(wait=True)
+        try:
+            self.settle_finished()
+        finally:
+            self.client.close()
 
 
 def run_forever(settings: Settings, database: Database, stop: threading.Event) -> None:
