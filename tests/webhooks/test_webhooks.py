@@ -12,9 +12,10 @@ from sqlalchemy import select
 
 from mailplane.config import Settings
 from mailplane.db import Database
+from mailplane.delivery import observers
 from mailplane.errors import InvalidInput
-from mailplane.models import AuditEvent, WebhookEndpoint
-from mailplane.models.statuses import MessageSource
+from mailplane.models import AuditEvent, WebhookEndpoint, utcnow
+from mailplane.models.statuses import DeliveryStatus, MessageSource
 from mailplane.sending.queue import NewMessage, enqueue
 from mailplane.webhooks.urls import check_target, validate_url
 from tests.conftest import make_settings
@@ -331,3 +332,53 @@ def test_the_secret_is_stored_encrypted_shown_once_and_rotated(
     for secret in (hook["secret"], rotated):
         assert secret[6:] not in stored
         assert secret[6:] not in str(audit)
+
+
+def test_suppressed_failed_and_classified_bounces_are_sent(
+    engine_settings: EngineSettings,
+    settings: Settings,
+    database: Database,
+    api: Api,
+    receiver: Receiver,
+    uid: str,
+) -> None:
+    """Outcomes recorded by other parts (suppression, asynchronous bounces) through the
+    observers hook reach the webhook with what they carry."""
+    tenant = api.tenant()
+    hook = webhook(
+        api,
+        receiver,
+        tenant["id"],
+        "/other",
+        event_types=["message.suppressed", "message.failed", "message.bounced"],
+    )
+    ids = [queue_for(database, tenant["id"], f"r{n}-{uid}@example.test")[1] for n in range(3)]
+    now = utcnow()
+    with database.transaction() as session:
+        observers.outcomes_recorded(
+            session,
+            [
+                observers.Settled(ids[0], DeliveryStatus.SUPPRESSED, None, None, "suppressed", now),
+                observers.Settled(ids[1], DeliveryStatus.FAILED, None, "4.4.7", "too old", now),
+                observers.Settled(
+                    ids[2],
+                    DeliveryStatus.BOUNCED,
+                    550,
+                    "5.2.2",
+                    "550 5.2.2 mailbox full",
+                    now,
+                    bounce_type="soft",
+                    classification="mailbox_full",
+                ),
+            ],
+            now,
+        )
+    with dispatcher_running(hook_settings(engine_settings, settings), database):
+        got = receiver.wait("/other", 3)
+    data = {verified(hook["secret"], r)["type"]: verified(hook["secret"], r)["data"] for r in got}
+    assert set(data) == {"message.suppressed", "message.failed", "message.bounced"}
+    assert data["message.suppressed"]["delivery_id"] == ids[0]
+    assert data["message.failed"]["enhanced_code"] == "4.4.7"
+    bounced = data["message.bounced"]
+    assert (bounced["bounce_type"], bounced["classification"]) == ("soft", "mailbox_full")
+    assert bounced["tags"] == ["welcome"]
