@@ -238,6 +238,28 @@ class Settings(BaseSettings):
     # payloads may hold what a removal needed (records, a domain's DNS settings).
     jobs_keep_days: float = Field(default=7.0, gt=0)
 
+    # Signed webhooks (webhooks/, docs/sending.md "Webhooks"): the dispatcher in each
+    # `mailplane worker` fans events out and sends due webhook deliveries; idle, it looks
+    # again this often (outcome commit to arrival aims at under a second).
+    webhook_poll_seconds: float = Field(default=0.1, gt=0, le=60)
+    webhook_batch_size: int = Field(default=200, ge=1, le=5000)
+    # Requests in flight per dispatcher; one slow receiver holds only its own.
+    webhook_concurrency: int = Field(default=32, ge=1, le=512)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A claimed webhook delivery whose dispatcher died is taken over after this long.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    # Retries (any answer but 2xx, or no answer): exponential backoff with jitter from the
+    # base up to the cap; a delivery still failing this long after its event has failed.
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_age_seconds: float = Field(default=86400.0, gt=0)
+    # An endpoint whose every attempt failed for this long is disabled (with a notice).
+    webhook_disable_after_seconds: float = Field(default=3 * 86400.0, gt=0)
+    # Endpoints on loopback, private, link-local or reserved addresses (SSRF towards the
+    # platform's own network) are refused in production unless the operator allows them;
+    # development and test always allow loopback.
+    webhook_allow_private_targets: bool = False
+
     @field_validator("mail_hostname")
     @classmethod
     def _lower(cls, value: str) -> str:

@@ -28,6 +28,8 @@ PARAMETERS = {
     "api_key_id",
     "message_id",
     "delivery_id",
+    "webhook_id",
+    "webhook_delivery_id",
 }
 
 

@@ -30,6 +30,7 @@ from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
 from mailplane.sending.message_endpoints import router as messages_router
 from mailplane.tenants.endpoints import router as tenants_router
+from mailplane.webhooks.endpoints import router as webhooks_router
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
 # bigger is refused with 413 before it is read into memory.
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         sending_router,
         messages_router,
         queue_router,
+        webhooks_router,
     ):
         app.include_router(router)
 

@@ -218,6 +218,7 @@ def worker() -> None:
     from mailplane.db import Database
     from mailplane.delivery.worker import run_worker
     from mailplane.jobs import run_forever as run_jobs
+    from mailplane.webhooks.dispatcher import run_forever as run_webhooks
 
     settings = get_settings()
     try:
@@ -233,11 +234,18 @@ def worker() -> None:
     database = Database(settings)
     jobs = threading.Thread(target=run_jobs, args=(settings, database, stop), name="jobs")
     jobs.start()
+    # The webhook dispatcher (events to signed POSTs); `mailplane up` runs it through its
+    # workers. Claims keep each webhook delivery single across workers.
+    webhooks = threading.Thread(
+        target=run_webhooks, args=(settings, database, stop), name="webhooks"
+    )
+    webhooks.start()
     try:
         run_worker(settings, stop)
     finally:
         stop.set()
         jobs.join(timeout=30)
+        webhooks.join(timeout=settings.webhook_timeout_seconds + 5)
         database.dispose()
 
 

@@ -16,6 +16,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailplane.models.statuses import DeliveryStatus
+from mailplane.webhooks import events as webhook_events
 
 
 @dataclass(frozen=True)
@@ -38,3 +39,4 @@ def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetim
     """Called once per batch of recorded outcomes, in the same transaction."""
     if not settled:
         return
+    webhook_events.outcomes_recorded(session, settled, now)

@@ -17,6 +17,7 @@ from mailplane.models.sending import (
 )
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
+from mailplane.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 # AUTOINCREMENT on SQLite for every integer surrogate key: the id of a deleted row is never
 # handed out again (migration 0001 creates the tables that way; this keeps the metadata true).
@@ -49,5 +50,7 @@ __all__ = [
     "Tenant",
     "TenantAdmin",
     "ThrottleCounter",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]

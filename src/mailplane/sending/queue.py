@@ -24,6 +24,7 @@ from mailplane.models import Delivery, OutboundMessage, utcnow
 from mailplane.models.sending import new_message_id
 from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.names import split_address
+from mailplane.webhooks import events as webhook_events
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
@@ -124,6 +125,14 @@ def enqueue_many(
         pairs = list(zip(m.recipients, delivery_ids[position : position + count], strict=True))
         results.append(Queued(message_id, pairs))
         position += count
+    webhook_events.messages_queued(
+        session,
+        [
+            (q.message_id, m.tenant_id, q.deliveries, m.tags, m.metadata)
+            for q, m in zip(results, messages, strict=True)
+        ],
+        now,
+    )
     return results
 
 
