@@ -1,5 +1,9 @@
 #!/usr/bin/env python3
-"""Bounce processing through a real stack: DSNs ingested and matched per second.
+"""Events, in one run: (1) bounce processing through a real stack, DSNs ingested and
+matched per second; (2) the delay from a delivery outcome's commit to its signed webhook's
+arrival at a receiver on loopback, p50/p99 (bench/webhooks.py).
+
+Part (1):
 
 A fresh SQLite database with N delivered deliveries (queued in bulk through
 ``sending.queue.enqueue_many``, marked delivered), the managed Postfix as ``mailplane up``
@@ -11,7 +15,8 @@ database: Postfix's RCPT policy check, its queue, the relay to the receiver, par
 the one transaction per DSN are all inside.
 
 Usage: .venv/bin/python bench/events.py [--quick] [--dsns N] [--sessions S]
-The last line is one JSON object with ``dsn_per_s``. Needs root, like ``mailplane up``.
+The last line is one JSON object with ``dsn_per_s``, ``webhook_p50_ms`` and
+``webhook_p99_ms``. Needs root, like ``mailplane up``.
 """
 
 from __future__ import annotations
@@ -33,6 +38,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select, update
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import webhooks
 from mailplane import migrations
 from mailplane.config import Settings
 from mailplane.db import Database
@@ -145,16 +153,8 @@ def bounced(database: Database) -> int:
     return int(count or 0)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small run, under a minute")
-    parser.add_argument("--dsns", type=int, default=None)
-    parser.add_argument("--sessions", type=int, default=8)
-    args = parser.parse_args()
-    count = args.dsns or (500 if args.quick else 5000)
-    if os.geteuid() != 0:
-        print("needs root (Postfix drops privileges itself)", file=sys.stderr)
-        return 2
+def measure_dsns(count: int, sessions: int) -> dict[str, float | int]:
+    """Part (1): DSNs through the managed Postfix to the bounce receiver, matched."""
     root = Path(tempfile.mkdtemp(prefix="mpe-", dir="/tmp"))
     os.chmod(root, 0o755)  # noqa: S103 (postfix traverses it)
     intake: subprocess.Popen[bytes] | None = None
@@ -184,8 +184,8 @@ def main() -> int:
             time.sleep(0.05)
         started = time.perf_counter()
         threads = [
-            threading.Thread(target=send_all, args=(settings, work[i :: args.sessions]))
-            for i in range(args.sessions)
+            threading.Thread(target=send_all, args=(settings, work[i::sessions]))
+            for i in range(sessions)
         ]
         for thread in threads:
             thread.start()
@@ -199,14 +199,12 @@ def main() -> int:
             time.sleep(0.05)
         total = time.perf_counter() - started
         database.dispose()
-        result = {
+        return {
             "dsns": count,
-            "sessions": args.sessions,
+            "sessions": sessions,
             "accepted_per_s": round(count / accepted, 1),
             "dsn_per_s": round(count / total, 1),
         }
-        print(json.dumps(result))
-        return 0
     finally:
         if servers is not None:
             servers.kill()
@@ -218,6 +216,28 @@ def main() -> int:
                 intake.kill()
                 intake.wait()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small run, under a minute")
+    parser.add_argument("--dsns", type=int, default=None)
+    parser.add_argument("--sessions", type=int, default=8)
+    parser.add_argument("--messages", type=int, default=None, help="deliveries for part (2)")
+    parser.add_argument(
+        "--rate", type=float, default=100.0, help="part (2): messages queued per second"
+    )
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        print("needs root (Postfix drops privileges itself)", file=sys.stderr)
+        return 2
+    dsns = measure_dsns(args.dsns or (500 if args.quick else 5000), args.sessions)
+    print(f"dsn: {dsns['dsn_per_s']}/s", file=sys.stderr)
+    messages = args.messages or (300 if args.quick else 1000)
+    hooks = webhooks.measure(args.db, messages, args.rate)
+    print(json.dumps({**dsns, "db_webhooks": args.db, "messages": messages, **hooks}))
+    return 0 if hooks["webhooks"] == messages else 1
 
 
 if __name__ == "__main__":
