@@ -38,3 +38,9 @@ def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetim
     """Called once per batch of recorded outcomes, in the same transaction."""
     if not settled:
         return
+    # Imported here: both import Settled from this module.
+    from mailplane.statistics import counters
+    from mailplane.suppressions import policy
+
+    policy.record_outcomes(session, settled, now)
+    counters.record_outcomes(session, settled, now)

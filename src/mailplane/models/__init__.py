@@ -15,6 +15,7 @@ from mailplane.models.sending import (
     OutboundMessage,
     RateCounter,
 )
+from mailplane.models.suppressions import DeliveryStat, SoftBounce, Suppression
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
 
@@ -34,6 +35,7 @@ __all__ = [
     "DeletedMailbox",
     "Delivery",
     "DeliveryAttempt",
+    "DeliveryStat",
     "DkimKey",
     "Domain",
     "Event",
@@ -46,6 +48,8 @@ __all__ = [
     "RateCounter",
     "RefreshToken",
     "ServiceToken",
+    "SoftBounce",
+    "Suppression",
     "Tenant",
     "TenantAdmin",
     "ThrottleCounter",

@@ -24,6 +24,8 @@ from mailplane.models import Delivery, OutboundMessage, utcnow
 from mailplane.models.sending import new_message_id
 from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.names import split_address
+from mailplane.statistics import counters
+from mailplane.suppressions import policy as suppressions
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
@@ -59,6 +61,8 @@ class Queued:
     message_id: str
     # (recipient, delivery id), in the order the recipients were given.
     deliveries: list[tuple[str, int]]
+    # Deliveries withheld at once: the recipient is on the tenant's suppression list.
+    suppressed: frozenset[int] = frozenset()
 
 
 def enqueue(session: Session, message: NewMessage, *, now: datetime | None = None) -> Queued:
@@ -101,6 +105,7 @@ def enqueue_many(
             for message_id, m in zip(ids, messages, strict=True)
         ],
     )
+    blocked = _suppressed(session, messages, now)
     rows = [
         {
             "message_id": message_id,
@@ -118,13 +123,42 @@ def enqueue_many(
     ]
     delivery_ids = _insert_deliveries(session, rows) if rows else []
     results: list[Queued] = []
+    withheld: dict[int, str] = {}
     position = 0
     for message_id, m in zip(ids, messages, strict=True):
         count = len(m.recipients)
         pairs = list(zip(m.recipients, delivery_ids[position : position + count], strict=True))
-        results.append(Queued(message_id, pairs))
+        reasons = blocked.get(m.tenant_id, {}) if m.tenant_id is not None else {}
+        mine = {i: reasons[r.lower()] for r, i in pairs if r.lower() in reasons}
+        withheld.update(mine)
+        results.append(Queued(message_id, pairs, frozenset(mine)))
         position += count
+    if withheld:
+        suppressions.mark_suppressed(session, withheld, now)
+    counters.record_accepted(
+        session,
+        [
+            (m.tenant_id, m.domain_id, len(q.deliveries) - len(q.suppressed))
+            for m, q in zip(messages, results, strict=True)
+        ],
+        now,
+    )
     return results
+
+
+def _suppressed(
+    session: Session, messages: Sequence[NewMessage], now: datetime
+) -> dict[int, dict[str, str]]:
+    """Per tenant: its recipients here that are suppressed (lower case → reason)."""
+    wanted: dict[int, set[str]] = {}
+    for m in messages:
+        if m.tenant_id is not None and m.recipients:
+            wanted.setdefault(m.tenant_id, set()).update(r.lower() for r in m.recipients)
+    return {
+        tenant_id: found
+        for tenant_id, addresses in wanted.items()
+        if (found := suppressions.suppressed_addresses(session, tenant_id, addresses, now))
+    }
 
 
 def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:

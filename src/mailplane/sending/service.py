@@ -23,6 +23,7 @@ from mailplane.sending import idempotency, rate_limits
 from mailplane.sending.key_auth import SendKey, touch_if_due
 from mailplane.sending.queue import NewMessage, Queued, enqueue_many
 from mailplane.sending.rate_limits import Limit, Usage
+from mailplane.suppressions import policy as suppressions
 
 CLEANUP_INTERVAL_SECONDS = 300.0
 _last_cleanup = 0.0
@@ -49,7 +50,7 @@ class Answer:
         return headers
 
 
-def _clean_up_if_due(session: Session, now: datetime) -> None:
+def _clean_up_if_due(session: Session, settings: Settings, now: datetime) -> None:
     """Expired idempotency records and old rate windows go, at most every few minutes
     per process, inside a send transaction (no scheduler needed, nothing grows forever)."""
     global _last_cleanup
@@ -59,6 +60,7 @@ def _clean_up_if_due(session: Session, now: datetime) -> None:
         _last_cleanup = time.monotonic()
     rate_limits.clean_up(session, now)
     idempotency.clean_up(session, now)
+    suppressions.sweep(session, settings, now)
 
 
 def limits_for(key: SendKey, settings: Settings) -> list[Limit]:
@@ -98,7 +100,7 @@ def commit(
                     if replay is not None:
                         return Answer(replay.status_code, replay.body, replayed=True)
                 touch_if_due(session, key, now)
-                _clean_up_if_due(session, now)
+                _clean_up_if_due(session, settings, now)
                 status_code, body = answer(enqueue_many(session, messages, now=now))
                 if idempotency_key is not None:
                     idempotency.remember(
