@@ -27,6 +27,7 @@ PARAMETERS = {
     "deleted_mailbox_id",
     "api_key_id",
     "message_id",
+    "suppression_id",
 }
 
 

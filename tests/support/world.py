@@ -30,10 +30,12 @@ class World:
     admin: Api  # the API as this tenant's admin
     api_key_id: int
     message_id: str  # a message sent with the key (a random id when the world has no database)
+    suppression_id: int
 
     def path_values(self) -> dict[str, Any]:
         return {
             "api_key_id": self.api_key_id,
+            "suppression_id": self.suppression_id,
             "message_id": self.message_id,
             "tenant_id": self.tenant_id,
             "domain_id": self.domain_id,
@@ -81,6 +83,12 @@ def build_world(api: Api, database: Database | None = None) -> World:
         )
         assert sent.status_code == 202, sent.text
         message_id = sent.json()["id"]
+    suppression = api.ok(
+        "POST",
+        "/api/v1/suppressions",
+        201,
+        json={"address": f"gone-{secrets.token_hex(4)}@example.com", "tenant_id": tenant["id"]},
+    )
     admin_api = api.tenant_admin(tenant["id"])
     me = admin_api.ok("GET", "/api/v1/auth/me")
     return World(
@@ -96,6 +104,7 @@ def build_world(api: Api, database: Database | None = None) -> World:
         deleted_mailbox_id=deleted["id"],
         api_key_id=key["id"],
         message_id=message_id,
+        suppression_id=suppression["id"],
     )
 
 

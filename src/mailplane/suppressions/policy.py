@@ -44,6 +44,13 @@ class Reason(StrEnum):
     IMPORT = "import"
 
 
+def settings_of(session: Session) -> Settings:
+    """The settings of the Database that opened this session (db/ puts them in its
+    ``info``), else the process's."""
+    found = session.info.get("settings")
+    return found if isinstance(found, Settings) else get_settings()
+
+
 def expiry(settings: Settings, now: datetime) -> datetime | None:
     days = settings.suppression_expiry_days
     return now + timedelta(days=days) if days else None
@@ -117,7 +124,8 @@ def suppressed_addresses(
                 active(now),  # type: ignore[arg-type]
             )
         )
-        found.update(dict(rows.tuples()))
+        for address, reason in rows:
+            found[address] = reason
     return found
 
 
@@ -196,7 +204,7 @@ def record_outcomes(
     bounced = [s for s in settled if s.status == DeliveryStatus.BOUNCED]
     if not bounced:
         return
-    settings = settings or get_settings()
+    settings = settings or settings_of(session)
     kinds = {s.delivery_id: bounce_kind(s) for s in bounced}
     wanted = [
         s for s in bounced if kinds[s.delivery_id] == ("hard", "invalid_address")
