@@ -46,7 +46,8 @@ def test_a_5_1_1_bounce_suppresses_the_address_for_its_tenant_only(
     assert item["delivery_id"] == row.id
     assert "5.1.1" in item["detail"]
     expires = item["expires_at"]
-    assert expires is not None and expires > (utcnow() + timedelta(days=364)).isoformat()
+    assert expires is not None
+    assert expires > (utcnow() + timedelta(days=364)).isoformat()
     assert listed(api, b.tenant_id, gone) == []
 
     # A's next message to it is withheld when queued: suppressed, final, never attempted.
@@ -56,7 +57,8 @@ def test_a_5_1_1_bounce_suppresses_the_address_for_its_tenant_only(
     assert [r.status for r in rows] == ["suppressed", "delivered"]
     assert attempts(database, rows[0].id) == []
     assert "suppression list" in (rows[0].last_reply or "")
-    assert rows[0].next_attempt_at is None and rows[0].finished_at is not None
+    assert rows[0].next_attempt_at is None
+    assert rows[0].finished_at is not None
 
     # B has its own list: its mail to the same address is attempted (and bounces).
     theirs = queue_as(database, b, [gone])
@@ -174,5 +176,6 @@ def test_expiry_setting_zero_means_never(
     rows = deliver(settings, database, ids(queue_as(database, a, [gone])))
     assert rows[0].status == "bounced"
     found = entry(database, a.tenant_id, gone)
-    assert found is not None and found.expires_at is None
+    assert found is not None
+    assert found.expires_at is None
     assert deliveries(database, [rows[0].id])[0].status == "bounced"
