@@ -141,6 +141,10 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
         "PUT /api/v1/mail/aliases/{alias_id}": {"destination": f"y{unique}@example.com"},
         "POST /api/v1/mail/domains/{domain_id}/api-keys": {"name": f"key {unique}"},
         "PATCH /api/v1/mail/api-keys/{api_key_id}": {"name": f"renamed {unique}"},
+        "POST /api/v1/suppressions": {
+            "address": f"v{unique}@example.com",
+            "tenant_id": world.tenant_id,
+        },
         "POST /api/v1/send": {
             "from": f"info@{world.domain}",
             "to": ["someone@example.com"],

@@ -17,6 +17,7 @@ section 4.2) otherwise:
 from __future__ import annotations
 
 import re
+from typing import Protocol
 
 _ENHANCED = re.compile(r"(?:^|\s)([245])\.(\d{1,3})\.(\d{1,3})\b")
 INVALID_ADDRESS_DETAILS = frozenset({(1, 1), (1, 2), (1, 10)})
@@ -46,3 +47,25 @@ def classify(code: int | None, enhanced_code: str | None, reply: str) -> tuple[s
     if subject == 6:
         return ("hard" if permanent else "soft", "content")
     return ("hard" if permanent else "soft", "technical")
+
+
+class Reported(Protocol):
+    """What a recorded outcome says about a refusal (``observers.Settled`` is one)."""
+
+    @property
+    def code(self) -> int | None: ...
+    @property
+    def enhanced_code(self) -> str | None: ...
+    @property
+    def reply(self) -> str: ...
+    @property
+    def bounce_type(self) -> str | None: ...
+    @property
+    def classification(self) -> str | None: ...
+
+
+def kind_of(outcome: Reported) -> tuple[str, str]:
+    """(bounce_type, classification): as a bounce report gave them, else from the reply."""
+    if outcome.bounce_type and outcome.classification:
+        return outcome.bounce_type, outcome.classification
+    return classify(outcome.code, outcome.enhanced_code, outcome.reply)

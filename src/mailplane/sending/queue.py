@@ -26,6 +26,7 @@ from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.names import split_address
 from mailplane.statistics import counters
 from mailplane.suppressions import policy as suppressions
+from mailplane.suppressions import recording
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
@@ -134,7 +135,7 @@ def enqueue_many(
         results.append(Queued(message_id, pairs, frozenset(mine)))
         position += count
     if withheld:
-        suppressions.mark_suppressed(session, withheld, now)
+        recording.withhold_queued(session, withheld, now)
     counters.record_accepted(
         session,
         [

@@ -21,17 +21,16 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import case, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from mailplane.delivery.classification import kind_of
 from mailplane.models import Delivery, DeliveryStat, OutboundMessage
 from mailplane.models.statuses import DeliveryStatus
-
-if TYPE_CHECKING:
-    from mailplane.delivery.observers import Settled
+from mailplane.suppressions.policy import Settled
 
 COUNTERS = ("sent", "delivered", "deferred", "bounced_hard", "bounced_soft", "suppressed", "failed")
 Key = tuple[int, int, datetime]  # tenant, domain (0: none), hour
@@ -93,9 +92,7 @@ def record_accepted(
 def counter_of(settled: Settled) -> str | None:
     status = settled.status
     if status == DeliveryStatus.BOUNCED:
-        from mailplane.suppressions.policy import bounce_kind
-
-        return "bounced_hard" if bounce_kind(settled)[0] == "hard" else "bounced_soft"
+        return "bounced_hard" if kind_of(settled)[0] == "hard" else "bounced_soft"
     if status in (
         DeliveryStatus.DELIVERED,
         DeliveryStatus.DEFERRED,

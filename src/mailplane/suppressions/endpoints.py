@@ -77,8 +77,8 @@ def export_suppressions(
     openapi_extra={
         "requestBody": {
             "content": {
+                # Also application/json: a list of addresses, or {"addresses": [...]}.
                 "text/csv": {"schema": {"type": "string"}},
-                "application/json": {"schema": {"type": "array", "items": {"type": "string"}}},
             }
         }
     },

@@ -20,19 +20,27 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from mailplane.config import Settings, get_settings
-from mailplane.delivery.classification import classify
+from mailplane.delivery.classification import Reported, kind_of
 from mailplane.models import Delivery, SoftBounce, Suppression
 from mailplane.models.statuses import DeliveryStatus
 
-if TYPE_CHECKING:
-    from mailplane.delivery.observers import Settled
+
+class Settled(Reported, Protocol):
+    """An ``observers.Settled`` as this module reads it (it may not import observers:
+    they call it)."""
+
+    @property
+    def delivery_id(self) -> int: ...
+    @property
+    def status(self) -> DeliveryStatus: ...
+
 
 IN_CHUNK = 500
 
@@ -129,11 +137,12 @@ def suppressed_addresses(
     return found
 
 
-def withhold(session: Session, delivery_ids: Sequence[int], now: datetime) -> set[int]:
+def withhold(session: Session, delivery_ids: Sequence[int], now: datetime) -> dict[int, str]:
     """Of these claimed deliveries, mark those to suppressed addresses ``suppressed``
-    (final, never attempted), tell the observers, and return their ids."""
+    (final, never attempted); return their ids with the reply recorded. The caller tells
+    the observers (``suppressions/recording.py``)."""
     if not delivery_ids:
-        return set()
+        return {}
     rows = session.execute(
         select(Delivery.id, Suppression.reason)
         .join(
@@ -145,21 +154,17 @@ def withhold(session: Session, delivery_ids: Sequence[int], now: datetime) -> se
         )
         .where(Delivery.id.in_(delivery_ids), active(now))  # type: ignore[arg-type]
     ).all()
-    if not rows:
-        return set()
-    mark_suppressed(session, {row[0]: row[1] for row in rows}, now)
-    return {row[0] for row in rows}
+    return mark_suppressed(session, {row[0]: row[1] for row in rows}, now)
 
 
 def suppressed_reply(reason: str) -> str:
     return f"5.7.0 not sent: the recipient is on the suppression list ({reason})"
 
 
-def mark_suppressed(session: Session, reasons: dict[int, str], now: datetime) -> None:
-    """Deliveries (id → the entry's reason) become suppressed; the observers see them."""
-    from mailplane.delivery import observers  # the observers call back into this module
-
-    for delivery_id, reason in reasons.items():
+def mark_suppressed(session: Session, reasons: dict[int, str], now: datetime) -> dict[int, str]:
+    """Deliveries (id → the entry's reason) become suppressed; returns id → reply."""
+    replies = {delivery_id: suppressed_reply(reason) for delivery_id, reason in reasons.items()}
+    for delivery_id, reply in replies.items():
         session.execute(
             update(Delivery)
             .where(Delivery.id == delivery_id)
@@ -168,32 +173,11 @@ def mark_suppressed(session: Session, reasons: dict[int, str], now: datetime) ->
                 next_attempt_at=None,
                 finished_at=now,
                 claimed_by=None,
-                last_reply=suppressed_reply(reason),
+                last_reply=reply,
                 updated_at=now,
             )
         )
-    observers.outcomes_recorded(
-        session,
-        [
-            observers.Settled(
-                delivery_id=delivery_id,
-                status=DeliveryStatus.SUPPRESSED,
-                code=None,
-                enhanced_code=None,
-                reply=suppressed_reply(reason),
-                at=now,
-            )
-            for delivery_id, reason in reasons.items()
-        ],
-        now,
-    )
-
-
-def bounce_kind(settled: Settled) -> tuple[str, str]:
-    """(bounce_type, classification): as reported, else from the reply."""
-    if settled.bounce_type and settled.classification:
-        return settled.bounce_type, settled.classification
-    return classify(settled.code, settled.enhanced_code, settled.reply)
+    return replies
 
 
 def record_outcomes(
@@ -205,7 +189,7 @@ def record_outcomes(
     if not bounced:
         return
     settings = settings or settings_of(session)
-    kinds = {s.delivery_id: bounce_kind(s) for s in bounced}
+    kinds = {s.delivery_id: kind_of(s) for s in bounced}
     wanted = [
         s for s in bounced if kinds[s.delivery_id] == ("hard", "invalid_address")
         or kinds[s.delivery_id][0] == "soft"

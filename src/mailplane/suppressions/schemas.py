@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, Strict, StringConstraints
 
-from mailplane.schemas import MAX_ID, NO_CONTROL_NONEMPTY, RequestModel, ResponseModel
+from mailplane.schemas import MAX_ID, NO_CONTROL, NO_CONTROL_NONEMPTY, RequestModel, ResponseModel
 
 Address = Annotated[
     str, StringConstraints(min_length=3, max_length=320, pattern=NO_CONTROL_NONEMPTY)
@@ -21,7 +21,7 @@ class SuppressionCreate(RequestModel):
         default=None, ge=1, le=MAX_ID, description="Operators: the tenant whose list."
     )
     expires_at: Timestamp | None = Field(default=None, description="null: never expires.")
-    note: Annotated[str, StringConstraints(max_length=500, pattern=r"^[^\r\n\x00]*$")] = ""
+    note: Annotated[str, StringConstraints(max_length=500, pattern=NO_CONTROL)] = ""
 
 
 class SuppressionImport(RequestModel):
