@@ -87,7 +87,9 @@ def test_add_search_remove_and_isolation(api: Api) -> None:
     assert admin_a.get(f"/api/v1/suppressions/{created['id']}").status_code == 404
     actions = [
         e["action"]
-        for e in api.ok("GET", "/api/v1/audit", params={"tenant_id": a["id"], "limit": 50})["items"]
+        for e in api.ok("GET", "/api/v1/audit", params={"customer_id": a["id"], "limit": 50})[
+            "items"
+        ]
         if e["action"].startswith("suppression.")
     ]
     assert sorted(actions) == sorted(["suppression.add"] * 2 + ["suppression.remove"] * 2)
@@ -168,7 +170,7 @@ def test_import_and_export(api: Api) -> None:
     )  # fmt: skip
     assert again["added"] == 0
     assert again["skipped"] >= 6
-    audit = api.ok("GET", "/api/v1/audit", params={"tenant_id": tenant["id"], "limit": 50})
+    audit = api.ok("GET", "/api/v1/audit", params={"customer_id": tenant["id"], "limit": 50})
     imports = [e for e in audit["items"] if e["action"] == "suppression.import"]
     assert len(imports) == 3
 
