@@ -71,9 +71,16 @@ def enqueue(session: Session, message: NewMessage, *, now: datetime | None = Non
 
 
 def enqueue_many(
-    session: Session, messages: Sequence[NewMessage], *, now: datetime | None = None
+    session: Session,
+    messages: Sequence[NewMessage],
+    *,
+    now: datetime | None = None,
+    suppressed: dict[int, dict[str, str]] | None = None,
 ) -> list[Queued]:
-    """Store the messages and one queued delivery per recipient; flush, never commit."""
+    """Store the messages and one queued delivery per recipient; flush, never commit.
+
+    ``suppressed``: ``suppressed_recipients`` looked up by the caller before its write
+    transaction (shorter write lock); an address suppressed since is caught at claim."""
     if not messages:
         return []
     now = now or utcnow()
@@ -106,7 +113,9 @@ def enqueue_many(
             for message_id, m in zip(ids, messages, strict=True)
         ],
     )
-    blocked = _suppressed(session, messages, now)
+    blocked = (
+        suppressed if suppressed is not None else suppressed_recipients(session, messages, now)
+    )
     rows = [
         {
             "message_id": message_id,
@@ -147,7 +156,7 @@ def enqueue_many(
     return results
 
 
-def _suppressed(
+def suppressed_recipients(
     session: Session, messages: Sequence[NewMessage], now: datetime
 ) -> dict[int, dict[str, str]]:
     """Per tenant: its recipients here that are suppressed (lower case → reason)."""

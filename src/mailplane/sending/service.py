@@ -21,7 +21,7 @@ from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.sending import idempotency, rate_limits
 from mailplane.sending.key_auth import SendKey, touch_if_due
-from mailplane.sending.queue import NewMessage, Queued, enqueue_many
+from mailplane.sending.queue import NewMessage, Queued, enqueue_many, suppressed_recipients
 from mailplane.sending.rate_limits import Limit, Usage
 from mailplane.suppressions import policy as suppressions
 
@@ -90,6 +90,9 @@ def commit(
 ) -> Answer:
     """Enqueue ``messages`` and return ``answer`` of what was queued (stored for replays)."""
     recipients = sum(len(m.recipients) for m in messages)
+    # A read, before the write transaction: SQLite's write lock is held the shorter.
+    with database.session(write=False) as reader:
+        suppressed = suppressed_recipients(reader, messages, now)
     for attempt in (1, 2):
         try:
             with database.transaction() as session:
@@ -101,7 +104,9 @@ def commit(
                         return Answer(replay.status_code, replay.body, replayed=True)
                 touch_if_due(session, key, now)
                 _clean_up_if_due(session, settings, now)
-                status_code, body = answer(enqueue_many(session, messages, now=now))
+                status_code, body = answer(
+                    enqueue_many(session, messages, now=now, suppressed=suppressed)
+                )
                 if idempotency_key is not None:
                     idempotency.remember(
                         session,

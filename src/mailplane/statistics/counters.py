@@ -40,38 +40,47 @@ def hour_of(at: datetime) -> datetime:
     return at.replace(minute=0, second=0, microsecond=0)
 
 
+_UPSERTS: dict[str, Any] = {}
+
+
+def _upsert(dialect: str) -> Any:
+    """The statement, built once per dialect: executed with a list of rows, it is
+    compiled once and cached (a multi-VALUES statement built per call cost ~0.8 ms)."""
+    if dialect not in _UPSERTS:
+        module = postgresql if dialect == "postgresql" else sqlite
+        statement = module.insert(DeliveryStat)
+        table = DeliveryStat.__table__.c
+        excluded = statement.excluded
+        updates: dict[str, Any] = {name: table[name] + excluded[name] for name in COUNTERS}
+        updates["last_sent_at"] = case(
+            (table.last_sent_at.is_(None), excluded.last_sent_at),
+            (excluded.last_sent_at > table.last_sent_at, excluded.last_sent_at),
+            else_=table.last_sent_at,
+        )
+        _UPSERTS[dialect] = statement.on_conflict_do_update(
+            index_elements=[DeliveryStat.tenant_id, DeliveryStat.domain_id, DeliveryStat.bucket],
+            set_=updates,
+        )
+    return _UPSERTS[dialect]
+
+
 def add(
     session: Session,
     counts: dict[Key, dict[str, int]],
     last_sent: dict[Key, datetime] | None = None,
 ) -> None:
-    """Add the counts in one statement (keys are distinct: PostgreSQL refuses to update
+    """Add the counts, one row per key (keys are distinct: PostgreSQL refuses to update
     one row twice in one statement)."""
     if not counts:
         return
     last_sent = last_sent or {}
-    module = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     rows: list[dict[str, Any]] = []
     for (tenant_id, domain_id, bucket), values in sorted(counts.items()):
         row: dict[str, Any] = {"tenant_id": tenant_id, "domain_id": domain_id, "bucket": bucket}
         row.update({name: values.get(name, 0) for name in COUNTERS})
         row["last_sent_at"] = last_sent.get((tenant_id, domain_id, bucket))
         rows.append(row)
-    statement = module.insert(DeliveryStat).values(rows)
-    table = DeliveryStat.__table__.c
-    excluded = statement.excluded
-    updates: dict[str, Any] = {name: table[name] + excluded[name] for name in COUNTERS}
-    updates["last_sent_at"] = case(
-        (table.last_sent_at.is_(None), excluded.last_sent_at),
-        (excluded.last_sent_at > table.last_sent_at, excluded.last_sent_at),
-        else_=table.last_sent_at,
-    )
-    session.execute(
-        statement.on_conflict_do_update(
-            index_elements=[DeliveryStat.tenant_id, DeliveryStat.domain_id, DeliveryStat.bucket],
-            set_=updates,
-        )
-    )
+    session.execute(_upsert(session.get_bind().dialect.name), rows)
 
 
 def record_accepted(
