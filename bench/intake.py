@@ -69,6 +69,7 @@ def intake_rate(state: Path, database_url: str | None, messages: int, sessions: 
         "MAILPLANE_STATE_DIR": str(state),
         "MAILPLANE_SECRET_KEY": secrets.token_urlsafe(32),
         "MAILPLANE_INTAKE_PORT": str(intake_port),
+        "MAILPLANE_BOUNCE_PORT": str(free_port()),
     }
     if database_url:
         env["MAILPLANE_DATABASE_URL"] = database_url

@@ -223,6 +223,9 @@ class Settings(BaseSettings):
     relay_tls: Literal["starttls", "opportunistic", "implicit", "none"] = "starttls"
     # The SMTP intake: Postfix hands every non-local message to it (loopback only).
     intake_port: int = Field(default=2590, ge=1, le=65535)
+    # The bounce receiver in the same process: Postfix relays the bounce domain's mail
+    # (VERP and SRS addresses only) to it (loopback only; docs/mail-plane.md).
+    bounce_port: int = Field(default=2591, ge=1, le=65535)
     # Side-effect jobs (DNS publication and removal, ...; docs/architecture.md): the runner
     # in `mailplane up` and in each `mailplane worker` looks for due jobs this often.
     jobs_poll_seconds: float = Field(default=0.5, gt=0, le=60)
@@ -240,6 +243,28 @@ class Settings(BaseSettings):
     # Finished jobs (done or failed) are deleted this long after they finished: their
     # payloads may hold what a removal needed (records, a domain's DNS settings).
     jobs_keep_days: float = Field(default=7.0, gt=0)
+
+    # Signed webhooks (webhooks/, docs/sending.md "Webhooks"): the dispatcher in each
+    # `mailplane worker` fans events out and sends due webhook deliveries; idle, it looks
+    # again this often (outcome commit to arrival aims at under a second).
+    webhook_poll_seconds: float = Field(default=0.1, gt=0, le=60)
+    webhook_batch_size: int = Field(default=200, ge=1, le=5000)
+    # Requests in flight per dispatcher; one slow receiver holds only its own.
+    webhook_concurrency: int = Field(default=32, ge=1, le=512)
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    # A claimed webhook delivery whose dispatcher died is taken over after this long.
+    webhook_lease_seconds: float = Field(default=60.0, gt=0)
+    # Retries (any answer but 2xx, or no answer): exponential backoff with jitter from the
+    # base up to the cap; a delivery still failing this long after its event has failed.
+    webhook_retry_base_seconds: float = Field(default=5.0, gt=0)
+    webhook_retry_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_max_age_seconds: float = Field(default=86400.0, gt=0)
+    # An endpoint whose every attempt failed for this long is disabled (with a notice).
+    webhook_disable_after_seconds: float = Field(default=3 * 86400.0, gt=0)
+    # Endpoints on loopback, private, link-local or reserved addresses (SSRF towards the
+    # platform's own network) are refused in production unless the operator allows them;
+    # development and test always allow loopback.
+    webhook_allow_private_targets: bool = False
 
     @field_validator("mail_hostname")
     @classmethod

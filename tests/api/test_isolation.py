@@ -27,6 +27,9 @@ PARAMETERS = {
     "deleted_mailbox_id",
     "api_key_id",
     "message_id",
+    "delivery_id",
+    "webhook_id",
+    "webhook_delivery_id",
     "suppression_id",
 }
 
@@ -87,6 +90,8 @@ def test_foreign_objects_are_404_on_every_route(
     assert (key["revoked_at"], key["name"]) == (None, "site")
     message = api.ok("GET", f"/api/v1/messages/{b['message_id']}")
     assert message["statuses"] == {"queued": 1}
+    queued = api.ok("GET", f"/api/v1/queue/{b['delivery_id']}")
+    assert (queued["status"], queued["message_id"]) == ("queued", b["message_id"])
 
 
 def test_the_same_routes_work_for_the_owner(

@@ -44,6 +44,7 @@ def mail_settings(settings: Settings, database: Database) -> Iterator[Settings]:
         "imap_port",
         "imaps_port",
         "intake_port",
+        "bounce_port",
     ):
         # free_port() closes its socket, so two calls can name the same port: the intake
         # once took the submissions port and TLS clients met plain SMTP. Distinct ports.

@@ -68,6 +68,7 @@ class IntakeProcess:
         )
         host = self.settings.mail_listen_address
         wait_for_port(self.settings.intake_port, host, timeout=WAIT_SECONDS)
+        wait_for_port(self.settings.bounce_port, host, timeout=WAIT_SECONDS)
         milter = layout(self.settings).milter_socket
         deadline = time.monotonic() + WAIT_SECONDS
         while True:

@@ -171,3 +171,25 @@ def test_unicode_senders_are_looked_up_in_their_ascii_form() -> None:
     pg = _by_name(render(_settings(), "postgresql://mail@127.0.0.1/mailplane"))
     assert "encoding = LATIN1\n" in pg["unicode-to-ascii.cf"]
     assert "convert_from(convert_to('%d', 'LATIN1'), 'UTF8')" in pg["unicode-to-ascii.cf"]
+
+
+def test_the_bounce_domain_goes_to_the_bounce_receiver_for_verp_and_srs_only() -> None:
+    settings = _settings(mail_hostname="mx.platform.test", bounce_domain="Bounces.Platform.Test.")
+    main = _by_name(render(settings, "sqlite:///x.db"))["main.cf"]
+    assert "relay_domains = bounces.platform.test\n" in main
+    assert "relay_transport = mailplane-intake:[127.0.0.1]:2591\n" in main
+    # Only the two address forms are recipients there: anything else is "unknown".
+    assert (
+        "relay_recipient_maps = regexp:{ {/^b\\+[0-9]+-[0-9a-f]+@bounces\\.platform\\.test$$/ OK}, "
+        "{/^srs[01]=[^@]+@bounces\\.platform\\.test$$/ OK} }\n"
+    ) in main
+    # On the inbound port, the bounce domain's recipients (only those) meet the policy
+    # service that checks the VERP HMAC, before anything else may accept them.
+    socket = settings.state_dir / "run" / "mailplane" / "bounce-policy"
+    assert (
+        f"mailplane_bounce_recipients = check_policy_service {{ unix:{socket}, "
+        "{ default_action = 451 4.3.0 Bounce address check unavailable } }\n"
+    ) in main
+    inbound = main.split("smtpd_recipient_restrictions = ")[1].split("\n")[0]
+    check = "check_recipient_access inline:{ bounces.platform.test=mailplane_bounce_recipients }"
+    assert inbound.index(check) < inbound.index("reject_unlisted_recipient")

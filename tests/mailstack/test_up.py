@@ -53,6 +53,7 @@ def platform_env() -> Iterator[dict[str, str]]:
         "IMAP",
         "IMAPS",
         "INTAKE",
+        "BOUNCE",
     ):
         env[f"MAILPLANE_{name}_PORT"] = str(free_port())
     yield env

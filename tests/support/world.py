@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mailplane.db import Database
+from mailplane.models import WebhookDelivery
 from tests.support.api import Api
 from tests.support.routes import Operation
 from tests.support.senders import mark_verified
@@ -31,12 +32,18 @@ class World:
     api_key_id: int
     message_id: str  # a message sent with the key (a random id when the world has no database)
     suppression_id: int
+    webhook_id: int
+    webhook_delivery_id: int  # a logged webhook delivery (a random id without a database)
+    delivery_id: int = 2**31 - 2  # the message's delivery (one that does not exist without)
 
     def path_values(self) -> dict[str, Any]:
         return {
             "api_key_id": self.api_key_id,
             "suppression_id": self.suppression_id,
             "message_id": self.message_id,
+            "delivery_id": self.delivery_id,
+            "webhook_id": self.webhook_id,
+            "webhook_delivery_id": self.webhook_delivery_id,
             "tenant_id": self.tenant_id,
             "domain_id": self.domain_id,
             "mailbox_id": self.mailbox_id,
@@ -69,6 +76,7 @@ def build_world(api: Api, database: Database | None = None) -> World:
         "POST", f"/api/v1/mail/domains/{domain['id']}/api-keys", 201, json={"name": "site"}
     )
     message_id = secrets.token_hex(16)
+    delivery_id = 2**31 - 2
     if database is not None:
         mark_verified(database, domain["id"])
         sent = api.client.post(
@@ -83,6 +91,16 @@ def build_world(api: Api, database: Database | None = None) -> World:
         )
         assert sent.status_code == 202, sent.text
         message_id = sent.json()["id"]
+        delivery_id = sent.json()["recipients"][0]["id"]
+    webhook = api.ok(
+        "POST",
+        "/api/v1/webhooks",
+        201,
+        json={"url": "http://127.0.0.1:9/hook", "customer_id": tenant["id"]},
+    )
+    webhook_delivery_id = secrets.randbelow(10**9) + 10**9
+    if database is not None:
+        webhook_delivery_id = logged_webhook_delivery(database, tenant["id"], webhook["id"])
     suppression = api.ok(
         "POST",
         "/api/v1/suppressions",
@@ -104,8 +122,28 @@ def build_world(api: Api, database: Database | None = None) -> World:
         deleted_mailbox_id=deleted["id"],
         api_key_id=key["id"],
         message_id=message_id,
+        delivery_id=delivery_id,
+        webhook_id=webhook["id"],
+        webhook_delivery_id=webhook_delivery_id,
         suppression_id=suppression["id"],
     )
+
+
+def logged_webhook_delivery(database: Database, tenant_id: int, webhook_id: int) -> int:
+    """A failed delivery in the webhook's log (nothing a dispatcher would send)."""
+    with database.transaction() as session:
+        row = WebhookDelivery(
+            endpoint_id=webhook_id,
+            tenant_id=tenant_id,
+            event_id="msg_world",
+            event_type="message.sent",
+            payload={"type": "message.sent", "data": {}},
+            status="failed",
+            attempts=1,
+        )
+        session.add(row)
+        session.flush()
+        return row.id
 
 
 def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
@@ -154,6 +192,13 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
         "POST /api/v1/send/batch": {
             "messages": [{"from": f"info@{world.domain}", "to": ["a@example.com"], "text": "x"}]
         },
+        # retry: harmless to the world's own delivery (it stays queued).
+        "POST /api/v1/queue/actions": {"action": "retry", "ids": [world.delivery_id]},
+        "POST /api/v1/webhooks": {
+            "url": f"http://127.0.0.1:9/{unique}",
+            "customer_id": world.tenant_id,
+        },
+        "PATCH /api/v1/webhooks/{webhook_id}": {"description": f"renamed {unique}"},
         "POST /api/send/external": {
             "domain": world.domain,
             "to": "someone@example.com",

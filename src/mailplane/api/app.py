@@ -19,6 +19,7 @@ from mailplane.auth.endpoints import router as auth_router
 from mailplane.clientconfig.endpoints import router as clientconfig_router
 from mailplane.config import Settings, get_settings
 from mailplane.db import Database
+from mailplane.delivery.queue_endpoints import router as queue_router
 from mailplane.dkim.endpoints import router as dkim_router
 from mailplane.domains.endpoints import router as domains_router
 from mailplane.domains.verification.endpoints import router as verification_router
@@ -31,6 +32,7 @@ from mailplane.sending.message_endpoints import router as messages_router
 from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
+from mailplane.webhooks.endpoints import router as webhooks_router
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
 # bigger is refused with 413 before it is read into memory.
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         api_keys_router,
         sending_router,
         messages_router,
+        queue_router,
+        webhooks_router,
         suppressions_router,
         statistics_router,
     ):

@@ -11,6 +11,7 @@ from pydantic_settings import SettingsError
 
 from mailplane.cli.jobs import jobs_app
 from mailplane.cli.mailboxes import mailboxes_app
+from mailplane.cli.queue import queue_app
 from mailplane.config import get_settings, settings_problem
 from mailplane.errors import MailplaneError
 from mailplane.runtime import file_modes
@@ -25,6 +26,7 @@ dns_app = typer.Typer(help="DNS verification of hosted domains.", no_args_is_hel
 app.add_typer(dns_app, name="dns")
 app.add_typer(mailboxes_app, name="mailboxes")
 app.add_typer(jobs_app, name="jobs")
+app.add_typer(queue_app, name="queue")
 
 
 def _fail(message: str, code: int = 1) -> None:
@@ -216,6 +218,7 @@ def worker() -> None:
     from mailplane.db import Database
     from mailplane.delivery.worker import run_worker
     from mailplane.jobs import run_forever as run_jobs
+    from mailplane.webhooks.dispatcher import run_forever as run_webhooks
 
     settings = get_settings()
     try:
@@ -231,11 +234,18 @@ def worker() -> None:
     database = Database(settings)
     jobs = threading.Thread(target=run_jobs, args=(settings, database, stop), name="jobs")
     jobs.start()
+    # The webhook dispatcher (events to signed POSTs); `mailplane up` runs it through its
+    # workers. Claims keep each webhook delivery single across workers.
+    webhooks = threading.Thread(
+        target=run_webhooks, args=(settings, database, stop), name="webhooks"
+    )
+    webhooks.start()
     try:
         run_worker(settings, stop)
     finally:
         stop.set()
         jobs.join(timeout=30)
+        webhooks.join(timeout=settings.webhook_timeout_seconds + 5)
         database.dispose()
 
 

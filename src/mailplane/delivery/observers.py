@@ -16,6 +16,9 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailplane.models.statuses import DeliveryStatus
+from mailplane.statistics import counters
+from mailplane.suppressions import policy as suppressions
+from mailplane.webhooks import events as webhook_events
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,6 @@ def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetim
     """Called once per batch of recorded outcomes, in the same transaction."""
     if not settled:
         return
-    # Imported here: both import Settled from this module.
-    from mailplane.statistics import counters
-    from mailplane.suppressions import policy
-
-    policy.record_outcomes(session, settled, now)
+    webhook_events.outcomes_recorded(session, settled, now)
+    suppressions.record_outcomes(session, settled, now)
     counters.record_outcomes(session, settled, now)

@@ -13,6 +13,8 @@ import signal
 from functools import partial
 from pathlib import Path
 
+from mailplane.bounces import policy
+from mailplane.bounces.receiver import BounceHandler
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.intake.committer import Committer
@@ -80,6 +82,26 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
         settings.intake_port,
     )
 
+    # The bounce receiver: same server class (Postfix only, XFORWARD), its own handler.
+    bounces = await loop.create_server(
+        lambda: IntakeSMTP(
+            BounceHandler(settings, database),
+            settings.mail_inject_networks,
+            hostname=settings.mail_hostname,
+            ident="mailplane bounces",
+            data_size_limit=settings.message_size_limit_mb * 1024 * 1024 + _SIZE_MARGIN,
+            enable_SMTPUTF8=True,
+            loop=loop,
+        ),
+        host,
+        settings.bounce_port,
+    )
+    policy_path = layout(settings).bounce_policy_socket
+    policy_server = await asyncio.start_unix_server(
+        partial(policy.serve_connection, settings=settings), _fresh_socket(policy_path)
+    )
+    _open_to_postfix(policy_path)
+
     async def decide(login: str, froms: list[str], senders: list[str]) -> SenderVerdict:
         return await asyncio.to_thread(check_senders, database, login, froms, senders)
 
@@ -88,12 +110,21 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
         partial(serve_connection, secret=secret, decide=decide), _fresh_socket(socket_path)
     )
     _open_to_postfix(socket_path)
-    log.info("intake on %s:%s, submission milter on %s", host, settings.intake_port, socket_path)
+    log.info(
+        "intake on %s:%s, bounces on %s:%s, submission milter on %s",
+        host,
+        settings.intake_port,
+        host,
+        settings.bounce_port,
+        socket_path,
+    )
     try:
         await stop.wait()
     finally:
         smtp.close()
+        bounces.close()
         milter_server.close()
+        policy_server.close()
         # Messages already received are committed and answered before the process ends:
         # fewer handovers for Postfix to repeat (receipts make a repeat harmless anyway).
         with contextlib.suppress(TimeoutError):
@@ -104,7 +135,13 @@ async def serve(settings: Settings, database: Database, stop: asyncio.Event) -> 
         # Postfix caches its connections: do not wait for it to hang up.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(
-                asyncio.gather(smtp.wait_closed(), milter_server.wait_closed()), 5
+                asyncio.gather(
+                    smtp.wait_closed(),
+                    bounces.wait_closed(),
+                    milter_server.wait_closed(),
+                    policy_server.wait_closed(),
+                ),
+                5,
             )
 
 

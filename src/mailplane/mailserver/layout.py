@@ -57,6 +57,11 @@ class Layout:
         return self.intake_run / "milter"
 
     @property
+    def bounce_policy_socket(self) -> Path:
+        """The policy service that checks bounce-domain recipients (bounces/policy.py)."""
+        return self.intake_run / "bounce-policy"
+
+    @property
     def log_dir(self) -> Path:
         return self.state / "log"
 
@@ -89,7 +94,13 @@ class Layout:
         return self.dovecot_run / "quota-status"
 
     def sockets(self) -> list[Path]:
-        return [self.auth_socket, self.lmtp_socket, self.quota_status_socket, self.milter_socket]
+        return [
+            self.auth_socket,
+            self.lmtp_socket,
+            self.quota_status_socket,
+            self.milter_socket,
+            self.bounce_policy_socket,
+        ]
 
 
 def layout(settings: Settings) -> Layout:

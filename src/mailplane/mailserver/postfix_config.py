@@ -149,6 +149,43 @@ def outbound_path(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
+BOUNCE_CLASS = "mailplane_bounce_recipients"
+
+
+def bounce_path(settings: Settings, paths: Layout) -> list[tuple[str, str]]:
+    """Mail for the platform's bounce domain (VERP return paths and SRS addresses) is
+    relayed to mailplane's bounce receiver, never to Dovecot. Only the two address forms
+    are known recipients (relay_recipient_maps, checked by reject_unlisted_recipient);
+    on the inbound port the bounce policy service also checks the VERP HMAC and the SRS
+    hash at RCPT (``bounce_recipient_check``), and the receiver checks both again."""
+    domain = settings.effective_bounce_domain.replace(".", "\\.")
+    # "$$" is a literal "$" in main.cf ("$" starts a parameter name).
+    receiver = f"{_bracketed(settings.mail_listen_address)}:{settings.bounce_port}"
+    recipients = (
+        f"regexp:{{ {{/^b\\+[0-9]+-[0-9a-f]+@{domain}$$/ OK}}, "
+        f"{{/^srs[01]=[^@]+@{domain}$$/ OK}} }}"
+    )
+    return [
+        ("relay_domains", settings.effective_bounce_domain),
+        ("relay_recipient_maps", recipients),
+        ("relay_transport", f"{INTAKE_TRANSPORT}:{receiver}"),
+        ("smtpd_restriction_classes", BOUNCE_CLASS),
+        # Unreachable service: a 4xx (the remote retries), not the global DUNNO that the
+        # quota service wants, which would accept well-formed forgeries.
+        (
+            BOUNCE_CLASS,
+            f"check_policy_service {{ unix:{paths.bounce_policy_socket}, "
+            # Braces around an attribute whose value has spaces (Postfix 3.0 syntax).
+            "{ default_action = 451 4.3.0 Bounce address check unavailable } }",
+        ),
+    ]
+
+
+def bounce_recipient_check(settings: Settings) -> str:
+    """Sends recipients of the bounce domain (and only those) to the policy service."""
+    return f"check_recipient_access inline:{{ {settings.effective_bounce_domain}={BOUNCE_CLASS} }}"
+
+
 def submission_milter(paths: Layout) -> str:
     """A Unix socket only Postfix can open (``Layout.intake_run``): over TCP on loopback
     any local user could ask the milter to sign a submission marker for any login."""
@@ -221,7 +258,8 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
         ("smtpd_relay_restrictions", "reject_unauth_destination"),
         (
             "smtpd_recipient_restrictions",
-            f"reject_non_fqdn_recipient, {refused}, reject_unlisted_recipient, {quota_policy}",
+            f"reject_non_fqdn_recipient, {refused}, {bounce_recipient_check(settings)}, "
+            f"reject_unlisted_recipient, {quota_policy}",
         ),
         ("smtpd_sender_restrictions", "reject_non_fqdn_sender"),
         # Used by the submission services (master.cf); the null sender's lookup key is
@@ -238,6 +276,7 @@ def main_cf(settings: Settings, paths: Layout, target: DatabaseTarget) -> str:
             ("lmtp_dns_support_level", "disabled"),
         ]
     values += outbound_path(settings)
+    values += bounce_path(settings, paths)
     if is_test:
         # A failing map lookup throttles the service for 60 s by default (pitfall P10);
         # deferred mail is retried quickly so tests can watch it arrive.

@@ -18,6 +18,7 @@ from mailplane.models.sending import (
 from mailplane.models.suppressions import DeliveryStat, SoftBounce, Suppression
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
+from mailplane.models.webhooks import WebhookDelivery, WebhookEndpoint
 
 # AUTOINCREMENT on SQLite for every integer surrogate key: the id of a deleted row is never
 # handed out again (migration 0001 creates the tables that way; this keeps the metadata true).
@@ -53,5 +54,7 @@ __all__ = [
     "Tenant",
     "TenantAdmin",
     "ThrottleCounter",
+    "WebhookDelivery",
+    "WebhookEndpoint",
     "utcnow",
 ]

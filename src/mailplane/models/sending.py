@@ -107,6 +107,9 @@ class Delivery(Base):
     last_enhanced_code: Mapped[str | None] = mapped_column(String(16), nullable=True)
     last_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
     last_remote: Mapped[str | None] = mapped_column(String(300), nullable=True)
+    # Set by a bounce that came back (bounces/): "hard"/"soft" and what kind.
+    bounce_type: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    bounce_classification: Mapped[str | None] = mapped_column(String(32), nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)

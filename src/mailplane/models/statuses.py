@@ -62,10 +62,18 @@ class DeliveryStatus(StrEnum):
     FAILED = "failed"  # gave up: too old, no route, null MX, or refused before sending
     CANCELLED = "cancelled"  # the sender cancelled it before it left
     SUPPRESSED = "suppressed"  # not attempted: the recipient is on the suppression list
+    # Put aside by an operator or tenant admin (delivery/queue_tools.py): not due
+    # (next_attempt_at NULL, so no worker claims it) and not final; released back to queued.
+    HELD = "held"
 
     @property
     def is_final(self) -> bool:
-        return self not in {DeliveryStatus.QUEUED, DeliveryStatus.SENDING, DeliveryStatus.DEFERRED}
+        return self not in {
+            DeliveryStatus.QUEUED,
+            DeliveryStatus.SENDING,
+            DeliveryStatus.DEFERRED,
+            DeliveryStatus.HELD,
+        }
 
 
 class MessageSource(StrEnum):

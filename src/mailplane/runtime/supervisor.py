@@ -22,6 +22,7 @@ from mailplane.mailserver import bootstrap, requirements
 from mailplane.mailserver.processes import Health, MailServers, probe, read_greeting
 from mailplane.runtime.api_process import ApiProcess
 from mailplane.runtime.state import ensure_state
+from mailplane.webhooks import dispatcher as webhooks_dispatcher
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +66,7 @@ def start_intake(settings: Settings) -> ApiProcess | None:
 def run_platform(settings: Settings) -> int:
     """``mailplane up``: Dovecot, the SMTP intake, Postfix, the DNS re-check loop, the purge
     of deleted mailboxes, the job runner, the API and ``settings.workers`` delivery workers
+    (each with a webhook dispatcher; with no workers, the dispatcher runs here)
     (the intake, the API and the workers are child processes restarted if they die); all
     stopped on Ctrl-C/SIGTERM."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -102,6 +104,16 @@ def run_platform(settings: Settings) -> int:
         target=jobs_runner.run_forever, args=(settings, database, stop), name="jobs", daemon=True
     )
     jobs_loop.start()
+    # Signed webhooks: each delivery worker runs a dispatcher; without workers, this one.
+    webhooks_loop: threading.Thread | None = None
+    if settings.workers == 0:
+        webhooks_loop = threading.Thread(
+            target=webhooks_dispatcher.run_forever,
+            args=(settings, database, stop),
+            name="webhooks",
+            daemon=True,
+        )
+        webhooks_loop.start()
     api = ApiProcess()
     api.start()
     # Delivery workers: separate processes (each one asyncio loop), restarted like the API.
@@ -127,6 +139,8 @@ def run_platform(settings: Settings) -> int:
         dns_loop.join(timeout=10)
         purge_loop.join(timeout=10)
         jobs_loop.join(timeout=10)
+        if webhooks_loop is not None:
+            webhooks_loop.join(timeout=settings.webhook_timeout_seconds + 5)
         database.dispose()
         if servers is not None:
             log.info("stopping Postfix and Dovecot")

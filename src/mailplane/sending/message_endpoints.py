@@ -32,7 +32,15 @@ router = APIRouter(prefix="/api/v1/messages", tags=["messages"], responses=ERROR
 
 MessageId = Annotated[str, Path(pattern=r"^[0-9a-f]{32}$", description="The id /send answered.")]
 StatusFilter = Literal[
-    "queued", "sending", "deferred", "delivered", "bounced", "failed", "cancelled", "suppressed"
+    "queued",
+    "sending",
+    "deferred",
+    "held",
+    "delivered",
+    "bounced",
+    "failed",
+    "cancelled",
+    "suppressed",
 ]
 
 

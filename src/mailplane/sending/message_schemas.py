@@ -30,7 +30,9 @@ class RecipientStatus(ResponseModel):
     id: int
     email: str
     status: str = Field(
-        description="queued, sending, deferred, delivered, bounced, failed, cancelled, suppressed"
+        description=(
+            "queued, sending, deferred, held, delivered, bounced, failed, cancelled, suppressed"
+        )
     )
     attempts: int
     next_attempt_at: datetime | None
@@ -38,6 +40,13 @@ class RecipientStatus(ResponseModel):
     last_enhanced_code: str | None
     last_reply: str | None
     last_remote: str | None
+    bounce_type: str | None = Field(
+        default=None, description="hard or soft, when a bounce came back for this recipient"
+    )
+    bounce_classification: str | None = Field(
+        default=None,
+        description="invalid_address, mailbox_full, policy, content or technical",
+    )
     updated_at: datetime
     finished_at: datetime | None
     attempt_log: list[AttemptOut]
@@ -54,6 +63,8 @@ class RecipientStatus(ResponseModel):
             last_enhanced_code=row.last_enhanced_code,
             last_reply=row.last_reply,
             last_remote=row.last_remote,
+            bounce_type=row.bounce_type,
+            bounce_classification=row.bounce_classification,
             updated_at=row.updated_at,
             finished_at=row.finished_at,
             attempt_log=[AttemptOut.of(a) for a in attempts],

@@ -27,6 +27,7 @@ from mailplane.names import split_address
 from mailplane.statistics import counters
 from mailplane.suppressions import policy as suppressions
 from mailplane.suppressions import recording
+from mailplane.webhooks import events as webhook_events
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
 MESSAGES: Table = OutboundMessage.__table__  # type: ignore[assignment]
@@ -143,6 +144,20 @@ def enqueue_many(
         withheld.update(mine)
         results.append(Queued(message_id, pairs, frozenset(mine)))
         position += count
+    webhook_events.messages_queued(
+        session,
+        [
+            (
+                q.message_id,
+                m.tenant_id,
+                [d for d in q.deliveries if d[1] not in q.suppressed],
+                m.tags,
+                m.metadata,
+            )
+            for q, m in zip(results, messages, strict=True)
+        ],
+        now,
+    )
     if withheld:
         recording.withhold_queued(session, withheld, now)
     counters.record_accepted(
