@@ -183,6 +183,12 @@ class Settings(BaseSettings):
     send_max_message_mb: int = Field(default=25, ge=1, le=200)
     send_max_schedule_hours: float = Field(default=72.0, gt=0)  # how far ahead send_at may be
     idempotency_hours: float = Field(default=24.0, gt=0)
+    # Suppression (docs/sending.md): entries expire after this many days (0: never);
+    # soft bounces suppress after this many within suppression_soft_bounce_days (0: never).
+    suppression_expiry_days: float = Field(default=365.0, ge=0)
+    suppression_soft_bounce_limit: int = Field(default=3, ge=0)
+    suppression_soft_bounce_days: float = Field(default=7.0, gt=0)
+    suppression_import_max: int = Field(default=10000, ge=1, le=1000000)
     # Workers: `mailplane up` runs this many delivery worker processes (0: none; then run
     # `mailplane worker` yourself), each claiming due deliveries in batches.
     workers: int = Field(default=1, ge=0, le=64)

@@ -5,6 +5,8 @@ kind of remote MX:
 
 - ``ok-*``: 250.
 - ``perm-*``: 550 5.1.1 at RCPT.
+- ``policy-*``: 550 5.7.1 at RCPT (a reputation block: about the sender, not the address).
+- ``full-*``: 552 5.2.2 at RCPT (mailbox full: a soft bounce).
 - ``permdata-*``: 554 5.6.0 at DATA.
 - ``temp-*``: 451 4.7.1 the first time, 250 after that (greylisting).
 - ``hint-*``: 451 "try again in 2 seconds" the first time, 250 after that.
@@ -76,6 +78,10 @@ class RemoteMx:
         local = address.split("@")[0]
         if local.startswith("perm-"):
             return "550 5.1.1 <" + address + ">: no such user"
+        if local.startswith("policy-"):
+            return "550 5.7.1 service refused: the sending IP is listed on a blocklist"
+        if local.startswith("full-"):
+            return "552 5.2.2 <" + address + ">: mailbox full"
         if local.startswith("always-"):
             return "451 4.3.0 temporary trouble, come back later"
         if local.startswith("temp-") and self._first_time(address, "rcpt"):

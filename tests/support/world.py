@@ -31,6 +31,7 @@ class World:
     admin: Api  # the API as this tenant's admin
     api_key_id: int
     message_id: str  # a message sent with the key (a random id when the world has no database)
+    suppression_id: int
     webhook_id: int
     webhook_delivery_id: int  # a logged webhook delivery (a random id without a database)
     delivery_id: int = 2**31 - 2  # the message's delivery (one that does not exist without)
@@ -38,6 +39,7 @@ class World:
     def path_values(self) -> dict[str, Any]:
         return {
             "api_key_id": self.api_key_id,
+            "suppression_id": self.suppression_id,
             "message_id": self.message_id,
             "delivery_id": self.delivery_id,
             "webhook_id": self.webhook_id,
@@ -99,6 +101,12 @@ def build_world(api: Api, database: Database | None = None) -> World:
     webhook_delivery_id = secrets.randbelow(10**9) + 10**9
     if database is not None:
         webhook_delivery_id = logged_webhook_delivery(database, tenant["id"], webhook["id"])
+    suppression = api.ok(
+        "POST",
+        "/api/v1/suppressions",
+        201,
+        json={"address": f"gone-{secrets.token_hex(4)}@example.com", "tenant_id": tenant["id"]},
+    )
     admin_api = api.tenant_admin(tenant["id"])
     me = admin_api.ok("GET", "/api/v1/auth/me")
     return World(
@@ -117,6 +125,7 @@ def build_world(api: Api, database: Database | None = None) -> World:
         delivery_id=delivery_id,
         webhook_id=webhook["id"],
         webhook_delivery_id=webhook_delivery_id,
+        suppression_id=suppression["id"],
     )
 
 
@@ -170,6 +179,10 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
         "PUT /api/v1/mail/aliases/{alias_id}": {"destination": f"y{unique}@example.com"},
         "POST /api/v1/mail/domains/{domain_id}/api-keys": {"name": f"key {unique}"},
         "PATCH /api/v1/mail/api-keys/{api_key_id}": {"name": f"renamed {unique}"},
+        "POST /api/v1/suppressions": {
+            "address": f"v{unique}@example.com",
+            "tenant_id": world.tenant_id,
+        },
         "POST /api/v1/send": {
             "from": f"info@{world.domain}",
             "to": ["someone@example.com"],

@@ -29,6 +29,8 @@ from mailplane.sending.cors import SendCors
 from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
 from mailplane.sending.message_endpoints import router as messages_router
+from mailplane.statistics.endpoints import router as statistics_router
+from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.webhooks.endpoints import router as webhooks_router
 
@@ -53,6 +55,7 @@ def send_body_limits(settings: Settings) -> dict[str, int]:
         "/api/v1/send": message,
         "/api/send/external": MAX_BODY_BYTES * 11,
         "/api/v1/send/batch": 4 * message,
+        "/api/v1/suppressions/import": MAX_BODY_BYTES * 8,
     }
 
 
@@ -104,6 +107,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         messages_router,
         queue_router,
         webhooks_router,
+        suppressions_router,
+        statistics_router,
     ):
         app.include_router(router)
 

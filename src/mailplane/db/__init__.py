@@ -97,8 +97,12 @@ class Database:
             if settings.is_sqlite
             else self.engine
         )
-        self._reader = sessionmaker(bind=self.engine, expire_on_commit=False)
-        self._writer = sessionmaker(bind=writer_bind, expire_on_commit=False)
+        self._reader = sessionmaker(
+            bind=self.engine, expire_on_commit=False, info={"settings": settings}
+        )
+        self._writer = sessionmaker(
+            bind=writer_bind, expire_on_commit=False, info={"settings": settings}
+        )
         self._health_engine: Engine | None = None
 
     def ping(self) -> None:

@@ -30,6 +30,7 @@ from mailplane.domains.verification.state import can_send
 from mailplane.models import AliasDomain, DkimKey, Domain, Job, OutboundMessage
 from mailplane.models.sending import Delivery, DeliveryAttempt
 from mailplane.models.statuses import DeliveryStatus, DkimKeyStatus
+from mailplane.suppressions import recording as suppressions
 
 # Core tables: bulk statements (executemany, RETURNING) without ORM bookkeeping.
 deliveries = cast(Table, Delivery.__table__)
@@ -117,6 +118,9 @@ def claim(
         )
     )
     claimed = [Claimed(*row) for row in session.execute(statement)]
+    # Recipients suppressed since they were queued: recorded as such, never attempted.
+    withheld = suppressions.withhold_claimed(session, [c.id for c in claimed], now)
+    claimed = [c for c in claimed if c.id not in withheld]
     if not claimed:
         return Batch([], {}, {})
     message_ids = {c.message_id for c in claimed}

@@ -16,6 +16,8 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailplane.models.statuses import DeliveryStatus
+from mailplane.statistics import counters
+from mailplane.suppressions import policy as suppressions
 from mailplane.webhooks import events as webhook_events
 
 
@@ -40,3 +42,5 @@ def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetim
     if not settled:
         return
     webhook_events.outcomes_recorded(session, settled, now)
+    suppressions.record_outcomes(session, settled, now)
+    counters.record_outcomes(session, settled, now)

@@ -15,6 +15,7 @@ from mailplane.models.sending import (
     OutboundMessage,
     RateCounter,
 )
+from mailplane.models.suppressions import DeliveryStat, SoftBounce, Suppression
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
 from mailplane.models.webhooks import WebhookDelivery, WebhookEndpoint
@@ -35,6 +36,7 @@ __all__ = [
     "DeletedMailbox",
     "Delivery",
     "DeliveryAttempt",
+    "DeliveryStat",
     "DkimKey",
     "Domain",
     "Event",
@@ -47,6 +49,8 @@ __all__ = [
     "RateCounter",
     "RefreshToken",
     "ServiceToken",
+    "SoftBounce",
+    "Suppression",
     "Tenant",
     "TenantAdmin",
     "ThrottleCounter",

@@ -70,7 +70,12 @@ def _accepted(message: NewMessage, queued: Queued) -> SendAccepted:
     return SendAccepted(
         id=queued.message_id,
         message_id=message.message_id_header,
-        recipients=[RecipientOut(email=email, id=i) for email, i in queued.deliveries],
+        recipients=[
+            RecipientOut(
+                email=email, id=i, status="suppressed" if i in queued.suppressed else "queued"
+            )
+            for email, i in queued.deliveries
+        ],
     )
 
 

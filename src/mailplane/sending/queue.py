@@ -24,6 +24,9 @@ from mailplane.models import Delivery, OutboundMessage, utcnow
 from mailplane.models.sending import new_message_id
 from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.names import split_address
+from mailplane.statistics import counters
+from mailplane.suppressions import policy as suppressions
+from mailplane.suppressions import recording
 from mailplane.webhooks import events as webhook_events
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
@@ -60,6 +63,8 @@ class Queued:
     message_id: str
     # (recipient, delivery id), in the order the recipients were given.
     deliveries: list[tuple[str, int]]
+    # Deliveries withheld at once: the recipient is on the tenant's suppression list.
+    suppressed: frozenset[int] = frozenset()
 
 
 def enqueue(session: Session, message: NewMessage, *, now: datetime | None = None) -> Queued:
@@ -67,9 +72,16 @@ def enqueue(session: Session, message: NewMessage, *, now: datetime | None = Non
 
 
 def enqueue_many(
-    session: Session, messages: Sequence[NewMessage], *, now: datetime | None = None
+    session: Session,
+    messages: Sequence[NewMessage],
+    *,
+    now: datetime | None = None,
+    suppressed: dict[int, dict[str, str]] | None = None,
 ) -> list[Queued]:
-    """Store the messages and one queued delivery per recipient; flush, never commit."""
+    """Store the messages and one queued delivery per recipient; flush, never commit.
+
+    ``suppressed``: ``suppressed_recipients`` looked up by the caller before its write
+    transaction (shorter write lock); an address suppressed since is caught at claim."""
     if not messages:
         return []
     now = now or utcnow()
@@ -102,6 +114,9 @@ def enqueue_many(
             for message_id, m in zip(ids, messages, strict=True)
         ],
     )
+    blocked = (
+        suppressed if suppressed is not None else suppressed_recipients(session, messages, now)
+    )
     rows = [
         {
             "message_id": message_id,
@@ -119,21 +134,56 @@ def enqueue_many(
     ]
     delivery_ids = _insert_deliveries(session, rows) if rows else []
     results: list[Queued] = []
+    withheld: dict[int, str] = {}
     position = 0
     for message_id, m in zip(ids, messages, strict=True):
         count = len(m.recipients)
         pairs = list(zip(m.recipients, delivery_ids[position : position + count], strict=True))
-        results.append(Queued(message_id, pairs))
+        reasons = blocked.get(m.tenant_id, {}) if m.tenant_id is not None else {}
+        mine = {i: reasons[r.lower()] for r, i in pairs if r.lower() in reasons}
+        withheld.update(mine)
+        results.append(Queued(message_id, pairs, frozenset(mine)))
         position += count
     webhook_events.messages_queued(
         session,
         [
-            (q.message_id, m.tenant_id, q.deliveries, m.tags, m.metadata)
+            (
+                q.message_id,
+                m.tenant_id,
+                [d for d in q.deliveries if d[1] not in q.suppressed],
+                m.tags,
+                m.metadata,
+            )
             for q, m in zip(results, messages, strict=True)
         ],
         now,
     )
+    if withheld:
+        recording.withhold_queued(session, withheld, now)
+    counters.record_accepted(
+        session,
+        [
+            (m.tenant_id, m.domain_id, len(q.deliveries) - len(q.suppressed))
+            for m, q in zip(messages, results, strict=True)
+        ],
+        now,
+    )
     return results
+
+
+def suppressed_recipients(
+    session: Session, messages: Sequence[NewMessage], now: datetime
+) -> dict[int, dict[str, str]]:
+    """Per tenant: its recipients here that are suppressed (lower case → reason)."""
+    wanted: dict[int, set[str]] = {}
+    for m in messages:
+        if m.tenant_id is not None and m.recipients:
+            wanted.setdefault(m.tenant_id, set()).update(r.lower() for r in m.recipients)
+    return {
+        tenant_id: found
+        for tenant_id, addresses in wanted.items()
+        if (found := suppressions.suppressed_addresses(session, tenant_id, addresses, now))
+    }
 
 
 def _insert_deliveries(session: Session, rows: list[dict[str, Any]]) -> list[int]:

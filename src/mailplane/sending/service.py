@@ -21,8 +21,9 @@ from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.sending import idempotency, rate_limits
 from mailplane.sending.key_auth import SendKey, touch_if_due
-from mailplane.sending.queue import NewMessage, Queued, enqueue_many
+from mailplane.sending.queue import NewMessage, Queued, enqueue_many, suppressed_recipients
 from mailplane.sending.rate_limits import Limit, Usage
+from mailplane.suppressions import policy as suppressions
 
 CLEANUP_INTERVAL_SECONDS = 300.0
 _last_cleanup = 0.0
@@ -49,7 +50,7 @@ class Answer:
         return headers
 
 
-def _clean_up_if_due(session: Session, now: datetime) -> None:
+def _clean_up_if_due(session: Session, settings: Settings, now: datetime) -> None:
     """Expired idempotency records and old rate windows go, at most every few minutes
     per process, inside a send transaction (no scheduler needed, nothing grows forever)."""
     global _last_cleanup
@@ -59,6 +60,7 @@ def _clean_up_if_due(session: Session, now: datetime) -> None:
         _last_cleanup = time.monotonic()
     rate_limits.clean_up(session, now)
     idempotency.clean_up(session, now)
+    suppressions.sweep(session, settings, now)
 
 
 def limits_for(key: SendKey, settings: Settings) -> list[Limit]:
@@ -88,6 +90,9 @@ def commit(
 ) -> Answer:
     """Enqueue ``messages`` and return ``answer`` of what was queued (stored for replays)."""
     recipients = sum(len(m.recipients) for m in messages)
+    # A read, before the write transaction: SQLite's write lock is held the shorter.
+    with database.session(write=False) as reader:
+        suppressed = suppressed_recipients(reader, messages, now)
     for attempt in (1, 2):
         try:
             with database.transaction() as session:
@@ -98,8 +103,10 @@ def commit(
                     if replay is not None:
                         return Answer(replay.status_code, replay.body, replayed=True)
                 touch_if_due(session, key, now)
-                _clean_up_if_due(session, now)
-                status_code, body = answer(enqueue_many(session, messages, now=now))
+                _clean_up_if_due(session, settings, now)
+                status_code, body = answer(
+                    enqueue_many(session, messages, now=now, suppressed=suppressed)
+                )
                 if idempotency_key is not None:
                     idempotency.remember(
                         session,

@@ -1,0 +1,1 @@
+"""Sending statistics per tenant and domain, by hour and day."""

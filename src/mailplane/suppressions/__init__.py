@@ -1,0 +1,1 @@
+"""Each tenant's suppression list: addresses its mail is no longer sent to."""
