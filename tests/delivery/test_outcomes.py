@@ -70,6 +70,10 @@ def test_5xx_at_rcpt_and_at_data_bounce_at_once(
     assert [r.status for r in rows] == ["bounced", "bounced", "delivered"]
     assert (rows[0].last_code, rows[0].last_enhanced_code) == (550, "5.1.1")
     assert (rows[1].last_code, rows[1].last_enhanced_code) == (554, "5.6.0")
+    # Classified as an asynchronous bounce would be (the API and webhooks show it).
+    assert (rows[0].bounce_type, rows[0].bounce_classification) == ("hard", "invalid_address")
+    assert (rows[1].bounce_type, rows[1].bounce_classification) == ("hard", "content")
+    assert rows[2].bounce_type is None
     assert rows[0].next_attempt_at is None
     assert len(attempts(database, rows[0].id)) == 1
 

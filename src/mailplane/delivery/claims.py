@@ -26,6 +26,7 @@ from sqlalchemy import Table, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from mailplane.delivery import observers
+from mailplane.delivery.classification import classify
 from mailplane.domains.verification.state import can_send
 from mailplane.models import AliasDomain, DkimKey, Domain, Job, OutboundMessage
 from mailplane.models.sending import Delivery, DeliveryAttempt
@@ -221,6 +222,28 @@ class Outcome:
     duration_ms: int
 
 
+def _bounce_kind(outcome: Outcome) -> tuple[str, str] | None:
+    """hard/soft and what kind, for a refusal the remote gave at once (5xx), classified
+    like an asynchronous bounce (delivery/classification.py)."""
+    if outcome.status != DeliveryStatus.BOUNCED:
+        return None
+    return classify(outcome.code, outcome.enhanced_code, outcome.reply)
+
+
+def _settled(outcome: Outcome) -> observers.Settled:
+    kind = _bounce_kind(outcome)
+    return observers.Settled(
+        delivery_id=outcome.delivery_id,
+        status=outcome.status,
+        code=outcome.code,
+        enhanced_code=outcome.enhanced_code,
+        reply=outcome.reply,
+        at=outcome.started_at,
+        bounce_type=kind[0] if kind else None,
+        classification=kind[1] if kind else None,
+    )
+
+
 def commit_outcomes(
     session: Session,
     worker_id: str,
@@ -250,6 +273,8 @@ def commit_outcomes(
                 last_enhanced_code=bindparam("b_enhanced"),
                 last_reply=bindparam("b_reply"),
                 last_remote=bindparam("b_remote"),
+                bounce_type=bindparam("b_bounce_type"),
+                bounce_classification=bindparam("b_classification"),
                 updated_at=now,
             ),
             [
@@ -264,8 +289,11 @@ def commit_outcomes(
                     "b_remote": o.remote_host
                     if not o.remote_ip
                     else f"{o.remote_host} [{o.remote_ip}]",
+                    "b_bounce_type": kind[0] if kind else None,
+                    "b_classification": kind[1] if kind else None,
                 }
                 for o in outcomes
+                for kind in [_bounce_kind(o)]
             ],
         )
         session.execute(
@@ -285,21 +313,7 @@ def commit_outcomes(
                 for o in outcomes
             ],
         )
-        observers.outcomes_recorded(
-            session,
-            [
-                observers.Settled(
-                    delivery_id=o.delivery_id,
-                    status=o.status,
-                    code=o.code,
-                    enhanced_code=o.enhanced_code,
-                    reply=o.reply,
-                    at=o.started_at,
-                )
-                for o in outcomes
-            ],
-            now,
-        )
+        observers.outcomes_recorded(session, [_settled(o) for o in outcomes], now)
     if not dsn_payloads:
         return []
     return list(

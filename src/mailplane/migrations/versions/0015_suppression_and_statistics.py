@@ -1,7 +1,7 @@
 """Suppression lists, soft-bounce counts and sending statistics per tenant
 
-Revision ID: 0013_suppression
-Revises: 0012
+Revision ID: 0015
+Revises: 0014
 Create Date: 2026-11-23 05:00:00
 """
 
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0013_suppression"
+revision: str = "0015"
 down_revision: str | None = "0014"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
