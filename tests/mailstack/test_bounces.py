@@ -132,6 +132,20 @@ def test_a_dsn_marks_its_delivery_bounced_with_the_remote_reply(
     assert [a["outcome"] for a in shown["attempt_log"]] == ["delivered", "bounced"]
     assert shown["attempt_log"][-1]["remote_host"] == "mx.example.net"
 
+    # A hard bounce for an invalid address means never again (seed 002): the address is
+    # on the tenant's suppression list, and the next send to it is not attempted.
+    listed = sender.api.ok(
+        "GET", "/api/v1/suppressions", params={"tenant_id": sender.tenant_id, "q": recipient}
+    )["items"]
+    assert [(e["address"], e["reason"], e["message_id"]) for e in listed] == [
+        (recipient, "hard_bounce", message_id)
+    ]
+    again = sender.send(
+        {"from": f"shop@{sender.domain}", "to": [recipient], "subject": "again", "text": "x"}
+    )
+    assert again.status_code == 202
+    assert [r["status"] for r in again.json()["recipients"]] == ["suppressed"]
+
 
 def test_a_policy_dsn_is_classified_policy(
     mailstack: MailStack,
