@@ -382,3 +382,21 @@ def test_suppressed_failed_and_classified_bounces_are_sent(
     bounced = data["message.bounced"]
     assert (bounced["bounce_type"], bounced["classification"]) == ("soft", "mailbox_full")
     assert bounced["tags"] == ["welcome"]
+
+
+def test_domain_events_from_the_outbox_reach_the_tenants_webhook(
+    settings: Settings, database: Database, api: Api, receiver: Receiver
+) -> None:
+    """The events outbox (domain and DKIM changes) has its consumer: a DKIM rotation of
+    the tenant's domain arrives signed, and another tenant's endpoint hears nothing."""
+    tenant, other = api.tenant(), api.tenant()
+    hook = webhook(api, receiver, tenant["id"], "/domain", event_types=["dkim.key_created"])
+    webhook(api, receiver, other["id"], "/other")
+    domain = api.domain(tenant["id"])
+    api.ok("POST", f"/api/v1/mail/domains/{domain['id']}/dkim/rotate", 201, json={})
+    with dispatcher_running(settings.model_copy(update={"webhook_poll_seconds": 0.05}), database):
+        [request] = receiver.wait("/domain", 1)
+    event = verified(hook["secret"], request)
+    assert event["type"] == "dkim.key_created"
+    assert event["data"]["domain"] == domain["domain_ascii"]
+    assert receiver.at("/other") == []
