@@ -18,11 +18,16 @@ from sqlalchemy import ColumnElement, String, and_, cast, exists, func, or_, sel
 from sqlalchemy.orm import Session
 
 from mailplane.db.pagination import Page
+from mailplane.delivery import observers
 from mailplane.errors import InvalidInput, NotFound
 from mailplane.models import Delivery, DeliveryAttempt, OutboundMessage
 from mailplane.models.statuses import DeliveryStatus
 
-CANCELLABLE = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
+CANCELLABLE = (
+    DeliveryStatus.QUEUED.value,
+    DeliveryStatus.DEFERRED.value,
+    DeliveryStatus.HELD.value,
+)
 
 
 @dataclass(frozen=True)
@@ -161,19 +166,38 @@ def cancel(session: Session, reader: Reader, message_id: str, now: datetime) -> 
     """Cancel what has not left yet: queued (also scheduled) and deferred deliveries.
     One guarded UPDATE: a worker that claimed a delivery first keeps it."""
     message = get_message(session, reader, message_id)
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.message_id == message.id, Delivery.status.in_(CANCELLABLE))
-        .values(
-            status=DeliveryStatus.CANCELLED.value,
-            next_attempt_at=None,
-            claimed_by=None,
-            finished_at=now,
-            updated_at=now,
+    ids = list(
+        session.scalars(
+            update(Delivery)
+            .where(Delivery.message_id == message.id, Delivery.status.in_(CANCELLABLE))
+            .values(
+                status=DeliveryStatus.CANCELLED.value,
+                next_attempt_at=None,
+                claimed_by=None,
+                finished_at=now,
+                updated_at=now,
+            )
+            .returning(Delivery.id)
+            .execution_options(synchronize_session=False)
         )
-        .execution_options(synchronize_session=False)
     )
-    cancelled = int(getattr(result, "rowcount", 0) or 0)
+    cancelled = len(ids)
+    # Settled like any other outcome: statistics and webhooks see the cancellation.
+    observers.outcomes_recorded(
+        session,
+        [
+            observers.Settled(
+                delivery_id=delivery_id,
+                status=DeliveryStatus.CANCELLED,
+                code=None,
+                enhanced_code=None,
+                reply="cancelled through the messages API",
+                at=now,
+            )
+            for delivery_id in ids
+        ],
+        now,
+    )
     counts = status_counts(session, [message.id])[message.id]
     in_flight = counts.get(DeliveryStatus.SENDING.value, 0)
     return {
