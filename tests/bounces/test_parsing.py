@@ -11,7 +11,7 @@ from tests.bounces import samples
 
 CASES = [
     ("postfix unknown user", samples.POSTFIX_UNKNOWN, "5.1.1", "hard", "invalid_address"),
-    ("exim mailbox full", samples.EXIM_MAILBOX_FULL, "5.2.2", "hard", "mailbox_full"),
+    ("exim mailbox full", samples.EXIM_MAILBOX_FULL, "5.2.2", "soft", "mailbox_full"),
     ("gmail unknown user", samples.GMAIL_UNKNOWN, "5.1.1", "hard", "invalid_address"),
     ("gmail spam block", samples.GMAIL_POLICY, "5.7.1", "hard", "policy"),
     ("office 365 banned ip", samples.OFFICE365_BLOCKED, "5.7.606", "hard", "policy"),
@@ -20,7 +20,7 @@ CASES = [
     ("sendmail gave up, 4.x", samples.SENDMAIL_SOFT_FAILED, "4.2.2", "soft", "mailbox_full"),
     ("no such domain", samples.TECHNICAL, "5.4.4", "hard", "technical"),
     ("qmail", samples.QMAIL_UNKNOWN, "5.1.1", "hard", "invalid_address"),
-    ("exim plain text", samples.EXIM_PLAIN_FULL, "5.2.2", "hard", "mailbox_full"),
+    ("exim plain text", samples.EXIM_PLAIN_FULL, "5.2.2", "soft", "mailbox_full"),
 ]
 
 
@@ -84,7 +84,7 @@ def test_a_personal_reply_is_neither() -> None:
     [
         ("5.1.1", "", ("hard", "invalid_address")),
         ("4.2.2", "", ("soft", "mailbox_full")),
-        ("5.2.1", "mailbox disabled", ("hard", "mailbox_full")),
+        ("5.2.1", "mailbox disabled", ("soft", "mailbox_full")),
         (
             "5.7.1",
             "Service unavailable; client host blocked using zen.spamhaus.org",

@@ -34,7 +34,7 @@ def test_the_same_bounce_twice_is_recorded_once(settings: Settings, database: Da
     [row] = deliveries(database, [delivery_id])
     assert (row.status, row.bounce_type, row.bounce_classification) == (
         "bounced",
-        "hard",
+        "soft",
         "mailbox_full",
     )
     assert row.next_attempt_at is None

@@ -85,4 +85,9 @@ def classify(status: str | None, diagnostic: str) -> Classification:
         kind = MAILBOX_FULL
     else:
         kind = TECHNICAL
+    if kind == MAILBOX_FULL:
+        # A full mailbox empties again: soft whatever the class (many servers send 5.2.2),
+        # as the engine's own classification says (delivery/classification.py); repeated
+        # ones suppress through the soft-bounce limit.
+        bounce_type = "soft"
     return Classification(bounce_type, kind)
