@@ -159,9 +159,15 @@ def _platform(env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[bytes], st
     finally:
         up.send_signal(signal.SIGTERM)
         try:
-            up.wait(30)
+            # A worker finishes the sends (and a job or webhook POST) in flight before it
+            # exits: on a loaded machine that can take a while.
+            up.wait(90)
         except subprocess.TimeoutExpired:
             up.kill()
+            up.wait()
+            raise AssertionError(
+                "mailplane up did not stop within 90 s of SIGTERM:\n" + log.read_text()[-3000:]
+            ) from None
 
 
 def _mailbox(port: int, token: str, domain: str, password: str) -> tuple[int, dict[str, object]]:
