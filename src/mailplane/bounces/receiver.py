@@ -22,7 +22,7 @@ from mailplane.db import Database
 from mailplane.delivery.envelope import parse_verp
 from mailplane.intake import headers
 from mailplane.intake.handover import envelope_recipient
-from mailplane.intake.smtp_server import IntakeHandler, IntakeSMTP
+from mailplane.intake.smtp_server import IntakeSMTP, PostfixHandoverHooks
 from mailplane.intake.srs import rewriter
 from mailplane.models import utcnow
 from mailplane.models.statuses import MessageSource
@@ -94,15 +94,13 @@ def receive(settings: Settings, database: Database, raw: bytes, recipients: list
     return ", ".join(done) or "ignored"
 
 
-class BounceHandler(IntakeHandler):
+class BounceHandler(PostfixHandoverHooks):
+    """The bounce receiver: RCPT checks the VERP/SRS address again, DATA records the
+    report in one transaction and answers after its commit."""
+
     def __init__(self, settings: Settings, database: Database) -> None:
-        super().__init__(self._unused)
         self.settings = settings
         self.database = database
-
-    @staticmethod
-    async def _unused(_: object) -> str:  # pragma: no cover - DATA is overridden
-        raise NotImplementedError
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd hook)
         self,

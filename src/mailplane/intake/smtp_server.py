@@ -92,11 +92,9 @@ class IntakeSMTP(SMTP):
         await self.push("250 2.0.0 Ok")
 
 
-class IntakeHandler:
-    """aiosmtpd hooks; the DATA hook answers after ``queue_message`` has committed."""
-
-    def __init__(self, queue_message: QueueMessage) -> None:
-        self.queue_message = queue_message
+class PostfixHandoverHooks:
+    """aiosmtpd hooks every listener fed by the managed Postfix shares: EHLO offers
+    XFORWARD and DSN, MAIL comes only from trusted clients."""
 
     async def handle_EHLO(  # noqa: N802 (aiosmtpd hook)
         self,
@@ -123,6 +121,13 @@ class IntakeHandler:
         envelope.mail_from = address
         envelope.mail_options.extend(options)
         return "250 2.1.0 Ok"
+
+
+class IntakeHandler(PostfixHandoverHooks):
+    """The outbound intake: the DATA hook answers after ``queue_message`` has committed."""
+
+    def __init__(self, queue_message: QueueMessage) -> None:
+        self.queue_message = queue_message
 
     async def handle_RCPT(  # noqa: N802 (aiosmtpd hook)
         self,
