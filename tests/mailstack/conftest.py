@@ -25,6 +25,8 @@ from mailplane.mailserver.processes import MailServers
 from tests.conftest import make_settings
 from tests.mailstack.outbox import IntakeProcess, Outbox
 from tests.mailstack.support import MailStack
+from tests.support.knot import Knot, knot_server
+from tests.support.mx import RemoteMx
 from tests.support.ports import free_port
 
 
@@ -86,3 +88,37 @@ def mailstack(mail_settings: Settings, intake: IntakeProcess) -> Iterator[MailSt
         yield MailStack(mail_settings, servers)
     finally:
         servers.kill()
+
+
+# An outside MX for the delivery engine: an aiosmtpd server on its own loopback address,
+# found through MX records that a Knot server publishes.
+OUTSIDE_MX_HOST = "127.0.0.7"
+
+
+@pytest.fixture(scope="session")
+def knot() -> Iterator[Knot]:
+    with knot_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def outside() -> Iterator[RemoteMx]:
+    server = RemoteMx(OUTSIDE_MX_HOST, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def engine(mail_settings: Settings, knot: Knot, outside: RemoteMx) -> Settings:
+    """The stack's settings for a worker that finds MX hosts through Knot."""
+    return mail_settings.model_copy(
+        update={
+            "delivery_resolvers": ["127.0.0.1"],
+            "dns_port": knot.port,
+            "delivery_smtp_port": outside.port,
+            "delivery_retry_base_seconds": 0.2,
+            "delivery_retry_max_seconds": 1.0,
+            "delivery_lease_seconds": 5.0,
+        }
+    )

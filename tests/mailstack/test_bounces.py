@@ -7,7 +7,6 @@ auto-replies change nothing; a bounce to an SRS address goes back to the origina
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -21,51 +20,23 @@ from mailplane.mailserver.layout import layout
 from mailplane.models import Delivery
 from tests.bounces import samples
 from tests.delivery.support import deliver, mx_zone
+from tests.mailstack.conftest import OUTSIDE_MX_HOST
 from tests.mailstack.outbox import IntakeProcess, Outbox
 from tests.mailstack.support import MailStack
 from tests.support.api import Api
-from tests.support.knot import Knot, knot_server
+from tests.support.knot import Knot
 from tests.support.mx import RemoteMx
-from tests.support.ports import free_port
 from tests.support.senders import Sender, make_sender
 
 pytestmark = pytest.mark.mailstack
 
-OUTSIDE_MX = "127.0.0.8"
 WAIT_SECONDS = 30.0
-
-
-@pytest.fixture(scope="module")
-def knot() -> Iterator[Knot]:
-    with knot_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def outside() -> Iterator[RemoteMx]:
-    server = RemoteMx(OUTSIDE_MX, free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def engine(mail_settings: Settings, knot: Knot, outside: RemoteMx) -> Settings:
-    return mail_settings.model_copy(
-        update={
-            "delivery_resolvers": ["127.0.0.1"],
-            "dns_port": knot.port,
-            "delivery_smtp_port": outside.port,
-            "delivery_retry_base_seconds": 0.2,
-            "delivery_lease_seconds": 5.0,
-        }
-    )
 
 
 @pytest.fixture
 def zone(knot: Knot, uid: str) -> str:
     name = f"far-{uid}.test"
-    mx_zone(knot, name, [(10, "mx")], {"mx": OUTSIDE_MX})
+    mx_zone(knot, name, [(10, "mx")], {"mx": OUTSIDE_MX_HOST})
     return name
 
 

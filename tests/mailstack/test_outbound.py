@@ -7,7 +7,6 @@ the forward unsigned by us with an SRS sender that reverses to the original one.
 from __future__ import annotations
 
 import email
-from collections.abc import Iterator
 from typing import Any
 
 import dkim
@@ -23,51 +22,21 @@ from mailplane.intake.srs import srs_secret
 from mailplane.models import Delivery, DkimKey, Domain
 from mailplane.models.statuses import VerificationStatus
 from tests.delivery.support import deliver, knot_txt, mx_zone
+from tests.mailstack.conftest import OUTSIDE_MX_HOST
 from tests.mailstack.outbox import Outbox
 from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
-from tests.support.knot import Knot, knot_server
+from tests.support.knot import Knot
 from tests.support.mx import RemoteMx
-from tests.support.ports import free_port
 
 pytestmark = pytest.mark.mailstack
 
 PASSWORD = "correct-horse-1"
-OUTSIDE_MX = "127.0.0.7"
-
-
-@pytest.fixture(scope="module")
-def knot() -> Iterator[Knot]:
-    with knot_server() as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def outside() -> Iterator[RemoteMx]:
-    server = RemoteMx(OUTSIDE_MX, free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture
-def engine(mail_settings: Settings, knot: Knot, outside: RemoteMx) -> Settings:
-    """The stack's settings for a worker that finds MX hosts through Knot."""
-    return mail_settings.model_copy(
-        update={
-            "delivery_resolvers": ["127.0.0.1"],
-            "dns_port": knot.port,
-            "delivery_smtp_port": outside.port,
-            "delivery_retry_base_seconds": 0.2,
-            "delivery_retry_max_seconds": 1.0,
-            "delivery_lease_seconds": 5.0,
-        }
-    )
 
 
 def _outside_domain(knot: Knot, uid: str) -> str:
     zone = f"outside-{uid}.test"
-    mx_zone(knot, zone, [(10, "mx")], {"mx": OUTSIDE_MX})
+    mx_zone(knot, zone, [(10, "mx")], {"mx": OUTSIDE_MX_HOST})
     return zone
 
 
