@@ -64,9 +64,11 @@ class Settings(BaseSettings):
     api_max_concurrent_reads: int = Field(default=24, ge=1, le=256)
     api_queue_seconds: float = Field(default=20.0, gt=0, le=300)
 
-    # Tenant admin sessions
+    # Tenant admin and mailbox user sessions
     access_token_minutes: int = 15
     refresh_token_days: int = 30
+    # mail_access tokens for IMAP/SMTP clients (XOAUTH2, OAUTHBEARER): seed 001 says 60.
+    mail_token_minutes: int = Field(default=60, ge=1, le=24 * 60)
 
     # Reverse proxies whose X-Forwarded-For / X-Forwarded-Proto are believed (addresses or
     # networks). Empty: nobody's, so a client cannot choose the address it is throttled by.
@@ -125,7 +127,10 @@ class Settings(BaseSettings):
     # fsync after each delivery; tests and benchmarks may turn it off.
     mail_fsync: bool = True
     message_size_limit_mb: int = 50
-    # Optional: RFC 7662 introspection endpoint for XOAUTH2/OAUTHBEARER logins (section E).
+    # RFC 7662 introspection for XOAUTH2/OAUTHBEARER logins (SPEC section E). None: the
+    # API's own endpoint on api_host:api_port, with Dovecot's client credentials derived
+    # from the platform secret (mailplane.auth.mail_tokens). Set it when Dovecot reaches
+    # the API through another address (several nodes, a proxy).
     oauth2_introspection_url: str | None = None
     # A deleted mailbox's files (and a deleted domain's mailboxes') are kept this long, so
     # that an operator can restore them; then `mailplane up` (or `mailplane mailboxes

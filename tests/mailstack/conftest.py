@@ -26,6 +26,7 @@ from tests.conftest import make_settings
 from tests.mailstack.outbox import IntakeProcess, Outbox
 from tests.mailstack.support import MailStack
 from tests.support.knot import Knot, knot_server
+from tests.support.live_api import live_api_process
 from tests.support.mx import RemoteMx
 from tests.support.ports import free_port
 
@@ -47,6 +48,8 @@ def mail_settings(settings: Settings, database: Database) -> Iterator[Settings]:
         "imaps_port",
         "intake_port",
         "bounce_port",
+        # Where Dovecot's oauth2 passdb finds the introspection endpoint: ``mail_api``.
+        "api_port",
     ):
         # free_port() closes its socket, so two calls can name the same port: the intake
         # once took the submissions port and TLS clients met plain SMTP. Distinct ports.
@@ -88,6 +91,14 @@ def mailstack(mail_settings: Settings, intake: IntakeProcess) -> Iterator[MailSt
         yield MailStack(mail_settings, servers)
     finally:
         servers.kill()
+
+
+@pytest.fixture(scope="session")
+def mail_api(mail_settings: Settings, database: Database) -> Iterator[str]:
+    """The real API on the stack's api_port: Dovecot introspects mail tokens (XOAUTH2,
+    OAUTHBEARER) there. Yields its base URL."""
+    with live_api_process(mail_settings, port=mail_settings.api_port) as server:
+        yield server.url
 
 
 # An outside MX for the delivery engine: an aiosmtpd server on its own loopback address,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mailplane.auth.mail_tokens import dovecot_client_secret
 from mailplane.config import Settings
 from mailplane.mailserver.render import render
 
@@ -117,14 +118,20 @@ def test_production_keeps_the_auth_penalty_tests_do_not() -> None:
     assert "anvil-auth-penalty" in test
 
 
-def test_oauth2_passdb_only_when_configured() -> None:
-    plain = _by_name(render(_settings(), "sqlite:///x.db"))
-    assert "dovecot-oauth2.conf.ext" not in plain
-    oauth = _by_name(
-        render(_settings(oauth2_introspection_url="http://127.0.0.1:8080/i"), "sqlite:///x.db")
+def test_oauth2_passdb_introspects_at_the_api_with_client_credentials() -> None:
+    settings = _settings()
+    files = _by_name(render(settings, "sqlite:///x.db"))
+    assert "driver = oauth2" in files["dovecot.conf"]
+    assert "auth_mechanisms = plain login xoauth2 oauthbearer" in files["dovecot.conf"]
+    secret = dovecot_client_secret(settings)
+    assert (
+        f"introspection_url = http://dovecot:{secret}@127.0.0.1:{settings.api_port}"
+        "/api/v1/auth/token/introspect" in files["dovecot-oauth2.conf.ext"]
     )
-    assert "driver = oauth2" in oauth["dovecot.conf"]
-    assert "introspection_url = http://127.0.0.1:8080/i" in oauth["dovecot-oauth2.conf.ext"]
+    other = _by_name(
+        render(_settings(oauth2_introspection_url="http://c:s@10.0.0.1:8080/i"), "sqlite:///x.db")
+    )
+    assert "introspection_url = http://c:s@10.0.0.1:8080/i" in other["dovecot-oauth2.conf.ext"]
 
 
 def test_too_long_state_dir_is_refused_before_sockets_fail() -> None:

@@ -30,9 +30,12 @@ def live_api(settings: Settings, **overrides: str) -> Iterator[str]:
 
 
 @contextmanager
-def live_api_process(settings: Settings, **overrides: str) -> Iterator[LiveApi]:
-    """The server and its process, for tests that kill it."""
-    port = free_port()
+def live_api_process(
+    settings: Settings, *, port: int | None = None, **overrides: str
+) -> Iterator[LiveApi]:
+    """The server and its process, for tests that kill it. ``port``: a fixed one (the mail
+    stack's Dovecot calls the introspection endpoint at settings.api_port)."""
+    port = port or free_port()
     env = {
         **os.environ,
         "MAILPLANE_ENV": "test",

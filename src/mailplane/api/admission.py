@@ -42,7 +42,11 @@ from mailplane.errors import Unauthenticated
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-UNADMITTED_PATHS = frozenset({"/healthz"})
+# Health, and the token introspection that Dovecot calls while a webmail request (already
+# admitted) waits for its IMAP login: it has its own threads (auth/endpoints.py).
+UNADMITTED_PATHS = frozenset(
+    {"/healthz", "/api/v1/auth/token/introspect", "/api/v1/auth/token/revoke"}
+)
 
 
 class Admission:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated
 
@@ -18,13 +19,14 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailplane.auth import jwt_tokens
+from mailplane.auth.mail_tokens import mailbox_may_log_in
 from mailplane.auth.principals import Principal
 from mailplane.auth.secrets import digest
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.db.overload import overload_of
-from mailplane.errors import Conflict, Unauthenticated
-from mailplane.models import ServiceToken, Tenant, TenantAdmin, utcnow
+from mailplane.errors import Conflict, Forbidden, Unauthenticated
+from mailplane.models import Mailbox, ServiceToken, Tenant, TenantAdmin, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +151,11 @@ def _touch_service_token(database: Database, principal: Principal) -> None:
 
 
 def _admin_principal(session: Session, settings: Settings, token: str) -> Principal:
+    if jwt_tokens.token_type(token) == jwt_tokens.MAILBOX_TYPE:
+        raise Forbidden(
+            "a mailbox user's token opens the webmail API only, not the admin API",
+            code="mailbox_token",
+        )
     claims = jwt_tokens.decode_access_token(settings, token)
     admin = session.get(TenantAdmin, claims.admin_id)
     if admin is None or not admin.active or admin.tenant_id != claims.tenant_id:
@@ -174,3 +181,55 @@ def writer(principal: PrincipalDep) -> Principal:
 
 
 WriterDep = Annotated[Principal, Depends(writer)]
+
+
+@dataclass(frozen=True)
+class MailboxUser:
+    """A logged-in mailbox user (webmail): everything it reaches is this mailbox's."""
+
+    mailbox_id: int
+    tenant_id: int
+    email: str
+
+
+def bearer_token(authorization: str | None) -> str:
+    if not authorization:
+        raise Unauthenticated("send Authorization: Bearer <token>", code="missing_credentials")
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthenticated("use 'Authorization: Bearer <token>'", code="invalid_token")
+    return token.strip()
+
+
+def mailbox_user_from_token(database: Database, settings: Settings, token: str) -> MailboxUser:
+    """The token's mailbox as it is now: suspended, disabled or deleted since the login
+    means no access (SPEC: suspend means no login anywhere)."""
+    kind = jwt_tokens.token_type(token)
+    if kind is not None and kind != jwt_tokens.MAILBOX_TYPE:
+        raise Forbidden(
+            "the webmail API needs a mailbox user's token (POST /api/v1/auth/login with "
+            "the mailbox address and password)",
+            code="not_a_mailbox_token",
+        )
+    claims = jwt_tokens.decode_mailbox_token(settings, token)
+    with database.session(write=False) as session:
+        mailbox = session.get(Mailbox, claims.mailbox_id)
+        if mailbox is None or mailbox.tenant_id != claims.tenant_id:
+            raise Unauthenticated("this mailbox no longer exists", code="invalid_token")
+        if not mailbox_may_log_in(session, mailbox):
+            raise Unauthenticated(
+                "this mailbox, its domain or its tenant is suspended or disabled",
+                code="account_disabled",
+            )
+        return MailboxUser(mailbox.id, mailbox.tenant_id, mailbox.email)
+
+
+def get_mailbox_user(
+    request: Request,
+    settings: SettingsDep,
+    authorization: Annotated[str | None, Header()] = None,
+) -> MailboxUser:
+    return mailbox_user_from_token(get_database(request), settings, bearer_token(authorization))
+
+
+MailboxUserDep = Annotated[MailboxUser, Depends(get_mailbox_user)]

@@ -1,14 +1,40 @@
 from __future__ import annotations
 
-from typing import Annotated
+import base64
+import json
+from typing import Annotated, Any
+from urllib.parse import parse_qs, unquote
 
-from fastapi import APIRouter, Depends, Request, Response, status
+import anyio.to_thread
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Response, status
+from fastapi.responses import JSONResponse
+from sqlalchemy import select
 
-from mailplane.api.deps import PrincipalDep, SettingsDep, get_database
+from mailplane.api.deps import (
+    PrincipalDep,
+    SettingsDep,
+    bearer_token,
+    get_database,
+    get_principal,
+    mailbox_user_from_token,
+)
 from mailplane.api.responses import ERRORS
-from mailplane.auth import service
-from mailplane.auth.schemas import LoginRequest, MeOut, RefreshRequest, TokenPair
+from mailplane.auth import jwt_tokens, mail_token_access, mail_tokens, mailbox_sessions, service
+from mailplane.auth.schemas import (
+    LoginRequest,
+    MailTokenOut,
+    MailTokenRequest,
+    MeOut,
+    RefreshRequest,
+    TokenPair,
+)
+from mailplane.auth.secrets import digest
+from mailplane.config import Settings
 from mailplane.db import Database
+from mailplane.errors import Conflict, InvalidInput, Unauthenticated
+from mailplane.models import Mailbox, ServiceToken, TenantAdmin, utcnow
+
+MAX_FORM_BYTES = 16 * 1024
 
 router = APIRouter(prefix="/api/v1/auth", tags=["auth"], responses=ERRORS)
 DatabaseDep = Annotated[Database, Depends(get_database)]
@@ -24,7 +50,14 @@ def _client_ip(request: Request) -> str:
 def login(
     request: Request, database: DatabaseDep, settings: SettingsDep, body: LoginRequest
 ) -> TokenPair:
-    """Tenant admin login: a short-lived access token (JWT) and a refresh token."""
+    """A short-lived access token (JWT) and a refresh token, for a tenant admin or (with the
+    mailbox's address and password) a mailbox user, whose token opens the webmail API."""
+    account = body.account or _account_kind(database, body.email)
+    if account == "mailbox":
+        mailbox = mailbox_sessions.login(
+            database, settings, body.email, body.password, _client_ip(request)
+        )
+        return _mailbox_pair(mailbox)
     admin, access, expires_in, refresh = service.login(
         database, settings, body.email, body.password, _client_ip(request), body.tenant_id
     )
@@ -33,8 +66,32 @@ def login(
     )
 
 
+def _account_kind(database: Database, email: str) -> str:
+    """A tenant admin when one has this address, else a mailbox (send ``account`` when an
+    address is both)."""
+    with database.session(write=False) as session:
+        admin = session.scalar(
+            select(TenantAdmin.id).where(TenantAdmin.email == service.account_key(email)).limit(1)
+        )
+    return "admin" if admin is not None else "mailbox"
+
+
+def _mailbox_pair(mailbox: mailbox_sessions.MailboxSession) -> TokenPair:
+    return TokenPair(
+        access_token=mailbox.access_token,
+        expires_in=mailbox.expires_in,
+        refresh_token=mailbox.refresh_token,
+        tenant_id=mailbox.tenant_id,
+        account="mailbox",
+        mailbox_id=mailbox.mailbox_id,
+        email=mailbox.email,
+    )
+
+
 @router.post("/refresh", response_model=TokenPair)
 def refresh(database: DatabaseDep, settings: SettingsDep, body: RefreshRequest) -> TokenPair:
+    if mailbox_sessions.is_mailbox_refresh_token(body.refresh_token):
+        return _mailbox_pair(mailbox_sessions.refresh(database, settings, body.refresh_token))
     admin, access, expires_in, new_refresh = service.refresh(database, settings, body.refresh_token)
     return TokenPair(
         access_token=access,
@@ -46,7 +103,10 @@ def refresh(database: DatabaseDep, settings: SettingsDep, body: RefreshRequest) 
 
 @router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
 def logout(database: DatabaseDep, body: RefreshRequest) -> Response:
-    service.logout(database, body.refresh_token)
+    if mailbox_sessions.is_mailbox_refresh_token(body.refresh_token):
+        mailbox_sessions.logout(database, body.refresh_token)
+    else:
+        service.logout(database, body.refresh_token)
     return Response(status_code=status.HTTP_204_NO_CONTENT)
 
 
@@ -59,3 +119,131 @@ def me(principal: PrincipalDep) -> MeOut:
         tenant_id=principal.tenant_id,
         scopes=sorted(principal.scopes),
     )
+
+
+@router.post("/mail-token", response_model=MailTokenOut)
+def mail_token(
+    request: Request,
+    settings: SettingsDep,
+    background: BackgroundTasks,
+    body: MailTokenRequest | None = None,
+    x_service_token: Annotated[str | None, Header()] = None,
+    authorization: Annotated[str | None, Header()] = None,
+) -> MailTokenOut:
+    """A ``mail_access`` JWT (60 minutes) for IMAP and SMTP: XOAUTH2 or OAUTHBEARER with the
+    mailbox's address as the user name. Mailbox users get one for their own mailbox (or an
+    alias address that delivers to it); tenant admins and operators name a mailbox."""
+    database = get_database(request)
+    email = body.email if body is not None else None
+    now = utcnow()
+    token = authorization.partition(" ")[2].strip() if authorization else ""
+    if not x_service_token and jwt_tokens.token_type(token) == jwt_tokens.MAILBOX_TYPE:
+        user = mailbox_user_from_token(database, settings, bearer_token(authorization))
+        with database.transaction() as session:
+            own = session.get(Mailbox, user.mailbox_id)
+            if own is None:
+                raise Unauthenticated("this mailbox no longer exists", code="invalid_token")
+            target = mail_token_access.for_mailbox_user(session, own, email)
+            minted = mail_tokens.mint(session, settings, target, "mailbox", now)
+    else:
+        principal = get_principal(request, settings, background, x_service_token, authorization)
+        principal.require_write()
+        with database.transaction() as session:
+            target = mail_token_access.for_principal(session, principal, email)
+            if not mail_tokens.mailbox_may_log_in(session, target):
+                raise Conflict(
+                    "this mailbox, its domain or its tenant is suspended or disabled",
+                    code="mailbox_suspended",
+                )
+            minted = mail_tokens.mint(session, settings, target, principal.kind, now)
+    return MailTokenOut(
+        access_token=minted.access_token, expires_in=minted.expires_in, email=minted.email
+    )
+
+
+# Introspection runs on its own threads and connections, outside admission (app.py): the
+# webmail's own IMAP logins wait on it while they hold an admitted slot, so it must never
+# queue behind them.
+INTROSPECTION_THREADS = anyio.CapacityLimiter(4)
+
+
+async def _form(request: Request) -> dict[str, str]:
+    """RFC 7662 and 7009 send application/x-www-form-urlencoded; JSON is accepted too."""
+    raw = await request.body()
+    if len(raw) > MAX_FORM_BYTES:
+        raise InvalidInput("the request is too large", code="payload_too_large")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            data = json.loads(raw or b"{}")
+        except ValueError:
+            raise InvalidInput("the body is not JSON", code="invalid_json") from None
+        if not isinstance(data, dict):
+            raise InvalidInput("the body must be a JSON object", code="invalid_json")
+        return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
+    fields = parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True)
+    return {key: values[0] for key, values in fields.items()}
+
+
+def _client_authenticated(request: Request, settings: Settings) -> str:
+    """The client: Dovecot (HTTP Basic with its derived credentials) or an operator's
+    service token. Anything else is 401 invalid_client (RFC 6749 section 5.2)."""
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+        except (ValueError, UnicodeDecodeError):
+            user, password = "", ""
+        if mail_tokens.client_is_dovecot(settings, unquote(user), unquote(password)):
+            return "dovecot"
+    service_token = request.headers.get("x-service-token")
+    if service_token:
+        with get_database(request).session(write=False) as session:
+            exists = session.scalar(
+                select(ServiceToken.id).where(
+                    ServiceToken.token_hash == digest(service_token),
+                    ServiceToken.revoked_at.is_(None),
+                )
+            )
+        if exists is not None:
+            return "service_token"
+    raise Unauthenticated(
+        "client authentication failed: Basic credentials of the introspection client or an "
+        "x-service-token",
+        code="invalid_client",
+    )
+
+
+@router.post("/token/introspect")
+async def introspect(request: Request, settings: SettingsDep) -> JSONResponse:
+    """RFC 7662 for Dovecot's oauth2 passdb: active only for an unexpired, unrevoked mail
+    token of a mailbox that may log in now."""
+    form = await _form(request)
+
+    def run() -> dict[str, Any]:
+        _client_authenticated(request, settings)
+        token = form.get("token", "")
+        if not token:
+            raise InvalidInput("the token parameter is missing", code="invalid_request")
+        with get_database(request).session(write=False) as session:
+            return mail_tokens.introspect(session, settings, token, utcnow())
+
+    answer = await anyio.to_thread.run_sync(run, limiter=INTROSPECTION_THREADS)
+    return JSONResponse(answer, headers={"Cache-Control": "no-store"})
+
+
+@router.post("/token/revoke")
+async def revoke(request: Request, settings: SettingsDep) -> Response:
+    """RFC 7009: revokes a mail token. The introspection client and operators revoke any;
+    a mailbox user revokes its own by presenting it (the token proves possession). 200 also
+    for unknown tokens (section 2.2)."""
+    form = await _form(request)
+
+    def run() -> None:
+        token = form.get("token", "")
+        if not token:
+            raise InvalidInput("the token parameter is missing", code="invalid_request")
+        with get_database(request).transaction() as session:
+            mail_tokens.revoke(session, settings, token, utcnow())
+
+    await anyio.to_thread.run_sync(run, limiter=INTROSPECTION_THREADS)
+    return Response(status_code=200, headers={"Cache-Control": "no-store"})

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
@@ -18,6 +18,11 @@ class LoginRequest(RequestModel):
         str, StringConstraints(min_length=3, max_length=320, pattern=NO_CONTROL_NONEMPTY)
     ]
     password: Secret
+    account: Literal["admin", "mailbox"] | None = Field(
+        default=None,
+        description="Whose password this is: a tenant admin's or a mailbox's. Default: a "
+        "tenant admin when one has this address, else the mailbox.",
+    )
     tenant_id: ObjectId | None = Field(
         default=None,
         description="Only needed when the address administers several tenants with the same "
@@ -35,6 +40,28 @@ class TokenPair(ResponseModel):
     expires_in: int
     refresh_token: str
     tenant_id: int
+    account: Literal["admin", "mailbox"] = "admin"
+    # Mailbox users only: the mailbox the token opens.
+    mailbox_id: int | None = None
+    email: str | None = None
+
+
+class MailTokenRequest(RequestModel):
+    email: (
+        Annotated[str, StringConstraints(min_length=3, max_length=320, pattern=NO_CONTROL_NONEMPTY)]
+        | None
+    ) = Field(
+        default=None,
+        description="Another mailbox: an alias address this user receives, or (tenant "
+        "admins, operators) a mailbox of the tenant. Default: the caller's own mailbox.",
+    )
+
+
+class MailTokenOut(ResponseModel):
+    access_token: str
+    token_type: str = "Bearer"  # noqa: S105
+    expires_in: int
+    email: str
 
 
 class MeOut(ResponseModel):

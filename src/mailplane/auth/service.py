@@ -46,7 +46,7 @@ def _issue_pair(
     return access, expires_in, refresh
 
 
-def _account_key(email: str) -> str:
+def account_key(email: str) -> str:
     """The address as tenant admins are stored (IDN domain as A-label), so that a login with
     the Unicode form finds the account and counts against the same throttle."""
     try:
@@ -55,7 +55,9 @@ def _account_key(email: str) -> str:
         return email.strip().lower()
 
 
-def _limits(settings: Settings, account: str, source: str, known: bool) -> list[throttling.Limit]:
+def login_limits(
+    settings: Settings, account: str, source: str, known: bool
+) -> list[throttling.Limit]:
     """Pair first, then network, then account: a refused attempt is not counted against
     the counters after the one that refused it (nor, after rollback, any of them)."""
     return [
@@ -77,12 +79,12 @@ def login(
     client_ip: str,
     tenant_id: int | None = None,
 ) -> tuple[TenantAdmin, str, int, str]:
-    account = _account_key(email)
+    account = account_key(email)
     source = throttling.client_network(client_ip)
     known_since = utcnow() - timedelta(days=settings.login_known_source_days)
     with database.transaction() as session:
         known = throttling.is_known_source(session, account, source, known_since)
-        limits = _limits(settings, account, source, known)
+        limits = login_limits(settings, account, source, known)
         throttling.prune_sometimes(session, settings.login_window_seconds, known_since)
         throttling.admit(session, limits, settings.login_window_seconds)
     # The same address may administer several tenants (an address is unique per tenant

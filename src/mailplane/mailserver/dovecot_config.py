@@ -5,6 +5,7 @@ from __future__ import annotations
 import string
 from pathlib import Path
 
+from mailplane.auth.mail_tokens import introspection_url
 from mailplane.config import Settings
 from mailplane.mailserver.layout import DatabaseTarget, Layout, PostgresTarget, SqliteTarget
 from mailplane.mailserver.postfix_config import quota_reply
@@ -55,10 +56,11 @@ def sql_conf(settings: Settings, target: DatabaseTarget) -> str:
 
 
 def oauth2_conf(settings: Settings) -> str:
-    """RFC 7662 introspection for XOAUTH2/OAUTHBEARER (SPEC section E), when configured."""
+    """RFC 7662 introspection for XOAUTH2/OAUTHBEARER (SPEC section E). The URL carries
+    Dovecot's client credentials: the file is 0640 root:dovecot like the SQL one."""
     return (
         "introspection_mode = post\n"
-        f"introspection_url = {settings.oauth2_introspection_url}\n"
+        f"introspection_url = {introspection_url(settings)}\n"
         "force_introspection = yes\n"
         "username_attribute = username\n"
         "active_attribute = active\n"
@@ -69,8 +71,7 @@ def oauth2_conf(settings: Settings) -> str:
 def dovecot_conf(settings: Settings, paths: Layout) -> str:
     is_test = settings.env == "test"
     addr = settings.mail_listen_address
-    oauth = settings.oauth2_introspection_url is not None
-    mechanisms = "plain login" + (" xoauth2 oauthbearer" if oauth else "")
+    mechanisms = "plain login xoauth2 oauthbearer"
     parts = [
         "# Rendered by mailplane; edits are overwritten.",
         "instance_name = mailplane",
@@ -151,11 +152,10 @@ def dovecot_conf(settings: Settings, paths: Layout) -> str:
         # Pitfall P2: without this every failed SASL login from 127.0.0.1 delays all later
         # ones by up to 15 s. Production keeps the penalty.
         parts.append("service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}")
-    if oauth:
-        parts.append(
-            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
-            f"  args = {paths.dovecot_config / 'dovecot-oauth2.conf.ext'}\n}}"
-        )
+    parts.append(
+        "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+        f"  args = {paths.dovecot_config / 'dovecot-oauth2.conf.ext'}\n}}"
+    )
     sql_args = paths.dovecot_config / "dovecot-sql.conf.ext"
     parts += [
         f"passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {sql_args}\n}}",
@@ -181,10 +181,8 @@ def dovecot_conf(settings: Settings, paths: Layout) -> str:
 
 
 def render_dovecot(settings: Settings, paths: Layout, target: DatabaseTarget) -> dict[Path, str]:
-    files = {
+    return {
         paths.dovecot_conf: dovecot_conf(settings, paths),
         paths.dovecot_config / "dovecot-sql.conf.ext": sql_conf(settings, target),
+        paths.dovecot_config / "dovecot-oauth2.conf.ext": oauth2_conf(settings),
     }
-    if settings.oauth2_introspection_url is not None:
-        files[paths.dovecot_config / "dovecot-oauth2.conf.ext"] = oauth2_conf(settings)
-    return files

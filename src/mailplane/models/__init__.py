@@ -19,6 +19,14 @@ from mailplane.models.suppressions import DeliveryStat, SoftBounce, Suppression
 from mailplane.models.tenants import RefreshToken, Tenant, TenantAdmin
 from mailplane.models.tokens import ServiceToken
 from mailplane.models.webhooks import WebhookDelivery, WebhookEndpoint
+from mailplane.models.webmail import (
+    Contact,
+    MailboxRefreshToken,
+    MailEvent,
+    MailToken,
+    Signature,
+    SignatureRule,
+)
 
 # AUTOINCREMENT on SQLite for every integer surrogate key: the id of a deleted row is never
 # handed out again (migration 0001 creates the tables that way; this keeps the metadata true).
@@ -33,6 +41,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Contact",
     "DeletedMailbox",
     "Delivery",
     "DeliveryAttempt",
@@ -44,11 +53,16 @@ __all__ = [
     "IntakeReceipt",
     "Job",
     "KnownLoginSource",
+    "MailEvent",
+    "MailToken",
     "Mailbox",
+    "MailboxRefreshToken",
     "OutboundMessage",
     "RateCounter",
     "RefreshToken",
     "ServiceToken",
+    "Signature",
+    "SignatureRule",
     "SoftBounce",
     "Suppression",
     "Tenant",

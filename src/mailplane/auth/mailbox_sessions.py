@@ -1,0 +1,148 @@
+"""Mailbox users' sessions (webmail): login with the mailbox's own password, refresh-token
+rotation and logout, throttled like tenant admins' logins (auth/service.py)."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from mailplane.auth import jwt_tokens, throttling
+from mailplane.auth.mail_tokens import mailbox_may_log_in
+from mailplane.auth.passwords import burn_verification, verify_password
+from mailplane.auth.secrets import digest, new_secret
+from mailplane.auth.service import INVALID_REFRESH, account_key, login_limits
+from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.errors import Unauthenticated
+from mailplane.models import Mailbox, MailboxRefreshToken, utcnow
+
+MAILBOX_REFRESH_PREFIX = "mpmr_"
+SUSPENDED = "this mailbox, its domain or its tenant is suspended or disabled"
+
+
+@dataclass(frozen=True)
+class MailboxSession:
+    mailbox_id: int
+    tenant_id: int
+    email: str
+    access_token: str
+    expires_in: int
+    refresh_token: str
+
+
+def _issue(database: Database, settings: Settings, mailbox: Mailbox, family: str) -> MailboxSession:
+    access, expires_in = jwt_tokens.issue_mailbox_token(
+        settings, mailbox_id=mailbox.id, tenant_id=mailbox.tenant_id, email=mailbox.email
+    )
+    refresh = new_secret(MAILBOX_REFRESH_PREFIX)
+    with database.transaction() as session:
+        session.add(
+            MailboxRefreshToken(
+                mailbox_id=mailbox.id,
+                token_hash=digest(refresh),
+                family_id=family,
+                expires_at=utcnow() + timedelta(days=settings.refresh_token_days),
+            )
+        )
+    return MailboxSession(
+        mailbox_id=mailbox.id,
+        tenant_id=mailbox.tenant_id,
+        email=mailbox.email,
+        access_token=access,
+        expires_in=expires_in,
+        refresh_token=refresh,
+    )
+
+
+def login(
+    database: Database, settings: Settings, email: str, password: str, client_ip: str
+) -> MailboxSession:
+    account = account_key(email)
+    source = throttling.client_network(client_ip)
+    known_since = utcnow() - timedelta(days=settings.login_known_source_days)
+    with database.transaction() as session:
+        known = throttling.is_known_source(session, account, source, known_since)
+        limits = login_limits(settings, account, source, known)
+        throttling.prune_sometimes(session, settings.login_window_seconds, known_since)
+        throttling.admit(session, limits, settings.login_window_seconds)
+    with database.session(write=False) as session:
+        mailbox = session.scalar(select(Mailbox).where(Mailbox.email == account))
+        if mailbox is None:
+            burn_verification(settings)
+            raise Unauthenticated("wrong e-mail address or password", code="invalid_credentials")
+        if not verify_password(mailbox.password_hash, password, settings):
+            raise Unauthenticated("wrong e-mail address or password", code="invalid_credentials")
+        allowed = mailbox_may_log_in(session, mailbox)
+        session.expunge(mailbox)
+    with database.transaction() as session:
+        throttling.succeeded(
+            session,
+            pair_key=limits[0].key,
+            counted_keys=[limit.key for limit in limits[1:]],
+            account=account,
+            source=source,
+        )
+    # Only after the password: a stranger does not learn that a mailbox is suspended.
+    if not allowed:
+        raise Unauthenticated(SUSPENDED, code="account_disabled")
+    return _issue(database, settings, mailbox, family=secrets.token_hex(16))
+
+
+def is_mailbox_refresh_token(token: str) -> bool:
+    return token.startswith(MAILBOX_REFRESH_PREFIX)
+
+
+def refresh(database: Database, settings: Settings, token: str) -> MailboxSession:
+    """Rotation with reuse detection, as for tenant admins (auth/service.py refresh)."""
+    now = utcnow()
+    with database.transaction() as session:
+        row = session.scalar(
+            select(MailboxRefreshToken).where(MailboxRefreshToken.token_hash == digest(token))
+        )
+        if row is None:
+            raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
+        claimed = session.scalar(
+            update(MailboxRefreshToken)
+            .where(
+                MailboxRefreshToken.id == row.id,
+                MailboxRefreshToken.revoked_at.is_(None),
+                MailboxRefreshToken.expires_at > now,
+            )
+            .values(revoked_at=now)
+            .returning(MailboxRefreshToken.id)
+            .execution_options(synchronize_session=False)
+        )
+        if claimed is None and row.revoked_at is not None:
+            _revoke_family(session, row.family_id, now)
+        mailbox = session.get(Mailbox, row.mailbox_id) if claimed is not None else None
+        allowed = mailbox is not None and mailbox_may_log_in(session, mailbox)
+        if mailbox is not None:
+            session.expunge(mailbox)
+        family = row.family_id
+    if claimed is None or mailbox is None:
+        raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
+    if not allowed:
+        raise Unauthenticated(SUSPENDED, code="account_disabled")
+    return _issue(database, settings, mailbox, family)
+
+
+def _revoke_family(session: Session, family: str, now: datetime) -> None:
+    session.execute(
+        update(MailboxRefreshToken)
+        .where(MailboxRefreshToken.family_id == family, MailboxRefreshToken.revoked_at.is_(None))
+        .values(revoked_at=now)
+        .execution_options(synchronize_session=False)
+    )
+
+
+def logout(database: Database, token: str) -> None:
+    with database.transaction() as session:
+        row = session.scalar(
+            select(MailboxRefreshToken).where(MailboxRefreshToken.token_hash == digest(token))
+        )
+        if row is not None:
+            _revoke_family(session, row.family_id, utcnow())
