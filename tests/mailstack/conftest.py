@@ -26,7 +26,7 @@ from tests.conftest import make_settings
 from tests.mailstack.outbox import IntakeProcess, Outbox
 from tests.mailstack.support import MailStack
 from tests.support.knot import Knot, knot_server
-from tests.support.live_api import live_api_process
+from tests.support.live_api import api_on_port
 from tests.support.mx import RemoteMx
 from tests.support.ports import free_port
 
@@ -97,7 +97,7 @@ def mailstack(mail_settings: Settings, intake: IntakeProcess) -> Iterator[MailSt
 def mail_api(mail_settings: Settings, database: Database) -> Iterator[str]:
     """The real API on the stack's api_port: Dovecot introspects mail tokens (XOAUTH2,
     OAUTHBEARER) there. Yields its base URL."""
-    with live_api_process(mail_settings, port=mail_settings.api_port) as server:
+    with api_on_port(mail_settings, mail_settings.api_port, {}) as server:
         yield server.url
 
 

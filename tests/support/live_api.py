@@ -30,12 +30,16 @@ def live_api(settings: Settings, **overrides: str) -> Iterator[str]:
 
 
 @contextmanager
-def live_api_process(
-    settings: Settings, *, port: int | None = None, **overrides: str
-) -> Iterator[LiveApi]:
-    """The server and its process, for tests that kill it. ``port``: a fixed one (the mail
-    stack's Dovecot calls the introspection endpoint at settings.api_port)."""
-    port = port or free_port()
+def live_api_process(settings: Settings, **overrides: str) -> Iterator[LiveApi]:
+    """The server and its process, for tests that kill it."""
+    with api_on_port(settings, free_port(), overrides) as server:
+        yield server
+
+
+@contextmanager
+def api_on_port(settings: Settings, port: int, overrides: dict[str, str]) -> Iterator[LiveApi]:
+    """On a fixed port: the mail stack's Dovecot calls the introspection endpoint at
+    settings.api_port."""
     env = {
         **os.environ,
         "MAILPLANE_ENV": "test",
