@@ -132,6 +132,19 @@ class Settings(BaseSettings):
     # from the platform secret (mailplane.auth.mail_tokens). Set it when Dovecot reaches
     # the API through another address (several nodes, a proxy).
     oauth2_introspection_url: str | None = None
+    # --- Live mail events over WebSocket (docs/webmail.md, "Live events") ---
+    # Where events come from: push (Dovecot's push_notification plugin posting to the API),
+    # idle (an IMAP IDLE connection per watched mailbox), poll (STATUS every
+    # webmail_poll_seconds). auto: push when mailplane renders Dovecot with it, else idle.
+    webmail_event_source: Literal["auto", "idle", "push", "poll"] = "auto"
+    # Render Dovecot's push_notification (Lua driver) posting new mail to the API.
+    webmail_dovecot_push: bool = True
+    webmail_poll_seconds: float = Field(default=60.0, gt=0)
+    # Open event sockets per mailbox user and per API process.
+    webmail_events_max_per_user: int = Field(default=10, ge=1)
+    webmail_events_max_total: int = Field(default=2000, ge=1)
+    # How often an open socket re-checks its token's expiry and the mailbox's state.
+    webmail_events_recheck_seconds: float = Field(default=30.0, gt=0)
     # A deleted mailbox's files (and a deleted domain's mailboxes') are kept this long, so
     # that an operator can restore them; then `mailplane up` (or `mailplane mailboxes
     # purge`) removes them. 0 purges at the next run.

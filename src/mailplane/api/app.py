@@ -23,6 +23,8 @@ from mailplane.delivery.queue_endpoints import router as queue_router
 from mailplane.dkim.endpoints import router as dkim_router
 from mailplane.domains.endpoints import router as domains_router
 from mailplane.domains.verification.endpoints import router as verification_router
+from mailplane.live_events.endpoints import router as live_events_router
+from mailplane.live_events.hub import EventHub
 from mailplane.mailboxes.deleted_endpoints import router as deleted_mailboxes_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
 from mailplane.sending.cors import SendCors
@@ -72,6 +74,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         admitted = settings.api_max_concurrent_reads + settings.api_max_concurrent_writes
         threads.total_tokens = max(threads.total_tokens, admitted + HEADROOM_THREADS)
         yield
+        await hub.close()
         if owns_database:
             db.dispose()
 
@@ -89,6 +92,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(SendCors, database=db)
     app.state.settings = settings
     app.state.database = db
+    hub = EventHub(settings, db, watchers=None)
+    app.state.live_events = hub
     app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
     errors.install(app)
     for router in (
@@ -109,6 +114,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks_router,
         suppressions_router,
         statistics_router,
+        live_events_router,
     ):
         app.include_router(router)
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import string
+from importlib import resources
 from pathlib import Path
 
 from mailplane.auth.mail_tokens import introspection_url
 from mailplane.config import Settings
+from mailplane.live_events.push_client import push_rendered, push_secret, push_url
 from mailplane.mailserver.layout import DatabaseTarget, Layout, PostgresTarget, SqliteTarget
 from mailplane.mailserver.postfix_config import quota_reply
 from mailplane.names import LOCAL_PART_CHARACTERS
@@ -161,6 +163,7 @@ def dovecot_conf(settings: Settings, paths: Layout) -> str:
         f"passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {sql_args}\n}}",
         f"userdb {{\n  driver = sql\n  args = {sql_args}\n}}",
         "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}",
+        *push_conf(settings, paths),
         "plugin {",
         "  quota = count:User quota",
         "  quota_vsizes = yes",
@@ -180,9 +183,41 @@ def dovecot_conf(settings: Settings, paths: Layout) -> str:
     return "\n".join(parts) + "\n"
 
 
+PUSH_SCRIPT = "mailplane-push.lua"
+
+
+def push_conf(settings: Settings, paths: Layout) -> list[str]:
+    """New mail reported to the API as it is delivered (live events, source "push").
+
+    Dovecot 2.3's OX driver only reports users who set a METADATA entry themselves and
+    only for the INBOX; the Lua driver reports every folder, with the folder's counts, for
+    every user. The secret sits in dovecot.conf (0640 root:dovecot), not in the script.
+    """
+    if not push_rendered(settings):
+        return []
+    script = paths.dovecot_config / PUSH_SCRIPT
+    return [
+        "protocol lmtp {",
+        "  mail_plugins = $mail_plugins notify push_notification mail_lua push_notification_lua",
+        "}",
+        "plugin {",
+        f"  push_notification_driver = lua:file={script}",
+        f"  mailplane_push_url = {push_url(settings)}",
+        f"  mailplane_push_secret = {push_secret(settings)}",
+        "}",
+    ]
+
+
+def push_script() -> str:
+    return (resources.files("mailplane.mailserver") / "templates" / "dovecot_push.lua").read_text()
+
+
 def render_dovecot(settings: Settings, paths: Layout, target: DatabaseTarget) -> dict[Path, str]:
-    return {
+    files = {
         paths.dovecot_conf: dovecot_conf(settings, paths),
         paths.dovecot_config / "dovecot-sql.conf.ext": sql_conf(settings, target),
         paths.dovecot_config / "dovecot-oauth2.conf.ext": oauth2_conf(settings),
     }
+    if push_rendered(settings):
+        files[paths.dovecot_config / PUSH_SCRIPT] = push_script()
+    return files
