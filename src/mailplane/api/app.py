@@ -25,6 +25,7 @@ from mailplane.domains.endpoints import router as domains_router
 from mailplane.domains.verification.endpoints import router as verification_router
 from mailplane.live_events.endpoints import router as live_events_router
 from mailplane.live_events.hub import EventHub
+from mailplane.live_events.watchers import watcher_factory
 from mailplane.mailboxes.deleted_endpoints import router as deleted_mailboxes_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
 from mailplane.sending.cors import SendCors
@@ -94,10 +95,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.add_middleware(SendCors, database=db)
     app.state.settings = settings
     app.state.database = db
-    hub = EventHub(settings, db, watchers=None)
-    app.state.live_events = hub
     app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
-    app.state.imap_pool = ImapPool(settings, db)
+    app.state.imap_pool = pool = ImapPool(settings, db)
+    hub = EventHub(settings, db, watchers=watcher_factory(settings, db, pool))
+    app.state.live_events = hub
     errors.install(app)
     for router in (
         auth_router,

@@ -13,15 +13,14 @@ from urllib.parse import parse_qs
 import anyio.to_thread
 from fastapi import APIRouter, Request, Response, WebSocket, WebSocketDisconnect
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from mailplane.api.deps import MailboxUserDep, PrincipalDep, mailbox_user_from_token
 from mailplane.auth import jwt_tokens
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.errors import InvalidInput, MailplaneError, Unauthenticated
-from mailplane.live_events import bus
 from mailplane.live_events.hub import EventHub, Mailbox, TooManySockets
+from mailplane.live_events.publishing import Counts, NewMessage, publish_changes
 from mailplane.live_events.push_client import is_push_client
 from mailplane.models import Mailbox as MailboxRow
 from mailplane.models import utcnow
@@ -190,25 +189,14 @@ def _report(fields: dict[str, str]) -> dict[str, Any]:
 
 
 def _publish_push(database: Database, report: dict[str, Any]) -> None:
-    now = utcnow()
-    with database.transaction() as session:
+    with database.session(write=False) as session:
         row = session.scalar(select(MailboxRow).where(MailboxRow.email == report["user"]))
         if row is None:
             return  # deleted since the delivery: nobody to tell
-        name, address = parseaddr(report["from"])
-        data = bus.new_message(
-            report["folder"], report["uid"], address or report["from"], report["subject"]
-        )
-        if bus.publish(session, row.id, bus.NEW_MESSAGE, data, "push", now):
-            record_received_contact(session, row.tenant_id, row.id, address, name, now)
-        counts = bus.folder_update(report["folder"], report["unseen"], report["exists"])
-        bus.publish(session, row.id, bus.FOLDER_UPDATE, counts, "push", now)
-
-
-def record_received_contact(
-    session: Session, tenant_id: int, mailbox_id: int, address: str, name: str, now: datetime
-) -> None:
-    """CONTACTS CALL SITE (issue 10): the sender of a new message becomes a "received"
-    contact. Wire to ``mailplane.contacts.record(session, tenant_id, mailbox_id,
-    [(address, name)], "received", now)`` once the compose branch is merged."""
-    del session, tenant_id, mailbox_id, address, name, now
+        mailbox_id, tenant_id = row.id, row.tenant_id
+    name, address = parseaddr(report["from"])
+    message = NewMessage(
+        report["folder"], report["uid"], name, address or report["from"], report["subject"]
+    )
+    counts = Counts(report["folder"], report["unseen"], report["exists"])
+    publish_changes(database, mailbox_id, tenant_id, "push", [message], counts)

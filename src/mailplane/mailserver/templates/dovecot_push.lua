@@ -11,6 +11,11 @@ local function escape(value)
   end))
 end
 
+-- Lua 5.3 numbers from Dovecot may be floats ("1.0"): counts and uids go as integers.
+local function integer(value)
+  return string.format("%d", math.floor(tonumber(value) or 0))
+end
+
 function dovecot_lua_notify_begin_txn(user)
   return { user = user, messages = {} }
 end
@@ -42,12 +47,12 @@ function dovecot_lua_notify_end_txn(ctx, success)
     mbox:free()
     local body = "user=" .. escape(ctx.user.username)
       .. "&folder=" .. escape(msg.folder)
-      .. "&uid=" .. escape(msg.uid)
-      .. "&uidvalidity=" .. escape(msg.uidvalidity)
+      .. "&uid=" .. integer(msg.uid)
+      .. "&uidvalidity=" .. integer(msg.uidvalidity)
       .. "&from=" .. escape(msg.from)
       .. "&subject=" .. escape(msg.subject)
-      .. "&unseen=" .. escape(status.unseen)
-      .. "&exists=" .. escape(status.messages)
+      .. "&unseen=" .. integer(status.unseen)
+      .. "&exists=" .. integer(status.messages)
     local request = client:request({ url = url, method = "POST" })
     request:add_header("Authorization", "Bearer " .. secret)
     request:add_header("Content-Type", "application/x-www-form-urlencoded")

@@ -1,0 +1,59 @@
+"""What every source does with what it saw: events on the bus, the sender as a contact."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy.orm import Session
+
+from mailplane.db import Database
+from mailplane.live_events import bus
+from mailplane.models import utcnow
+
+
+@dataclass(frozen=True)
+class NewMessage:
+    folder: str
+    uid: int
+    from_name: str
+    from_addr: str
+    subject: str
+
+
+@dataclass(frozen=True)
+class Counts:
+    folder: str
+    unseen: int
+    exists: int
+
+
+def publish_changes(
+    database: Database,
+    mailbox_id: int,
+    tenant_id: int,
+    source: bus.Source,
+    messages: list[NewMessage],
+    counts: Counts | None,
+) -> None:
+    now = utcnow()
+    with database.transaction() as session:
+        for message in messages:
+            data = bus.new_message(message.folder, message.uid, message.from_addr, message.subject)
+            if bus.publish(session, mailbox_id, bus.NEW_MESSAGE, data, source, now):
+                record_received_contact(
+                    session, tenant_id, mailbox_id, message.from_addr, message.from_name, now
+                )
+        if counts is not None:
+            data = bus.folder_update(counts.folder, counts.unseen, counts.exists)
+            bus.publish(session, mailbox_id, bus.FOLDER_UPDATE, data, source, now)
+
+
+def record_received_contact(
+    session: Session, tenant_id: int, mailbox_id: int, address: str, name: str, now: datetime
+) -> None:
+    """CONTACTS CALL SITE (issue 10): the sender of a new message becomes a "received"
+    contact, once per delivery (``bus.publish`` said the event is new). Wire to
+    ``mailplane.contacts.record(session, tenant_id, mailbox_id, [(address, name)],
+    "received", now)`` when the compose branch is merged."""
+    del session, tenant_id, mailbox_id, address, name, now
