@@ -8,6 +8,7 @@ import pytest
 
 from mailplane.auth.mail_tokens import dovecot_client_secret
 from mailplane.config import Settings
+from mailplane.live_events.push_client import push_secret
 from mailplane.mailserver.render import render
 
 
@@ -200,3 +201,26 @@ def test_the_bounce_domain_goes_to_the_bounce_receiver_for_verp_and_srs_only() -
     inbound = main.split("smtpd_recipient_restrictions = ")[1].split("\n")[0]
     check = "check_recipient_access inline:{ bounces.platform.test=mailplane_bounce_recipients }"
     assert inbound.index(check) < inbound.index("reject_unlisted_recipient")
+
+
+def test_dovecot_reports_new_mail_to_the_api_by_default() -> None:
+    """Live events, source push: the Lua driver for LMTP deliveries, its URL and secret in
+    dovecot.conf (0640), never in the script; off when the operator picks another source."""
+    settings = _settings(api_port=8123)
+    files = _by_name(render(settings, "sqlite:///x.db"))
+    conf = files["dovecot.conf"]
+    assert "mail_plugins = $mail_plugins notify push_notification mail_lua" in conf
+    script = "/tmp/mp-render/dovecot/etc/mailplane-push.lua"
+    assert f"push_notification_driver = lua:file={script}" in conf
+    assert "mailplane_push_url = http://127.0.0.1:8123/api/v1/mail/events/push" in conf
+    assert f"mailplane_push_secret = {push_secret(settings)}" in conf
+    lua = files["mailplane-push.lua"]
+    assert "dovecot_lua_notify_end_txn" in lua
+    assert push_secret(settings) not in lua
+    assert push_secret(settings) != dovecot_client_secret(settings)
+    for source in ("idle", "poll"):
+        quiet = _by_name(render(_settings(webmail_event_source=source), "sqlite:///x.db"))
+        assert "push_notification" not in quiet["dovecot.conf"]
+        assert "mailplane-push.lua" not in quiet
+    off = _by_name(render(_settings(webmail_dovecot_push=False), "sqlite:///x.db"))
+    assert "push_notification" not in off["dovecot.conf"]
