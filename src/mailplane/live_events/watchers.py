@@ -82,6 +82,10 @@ class _InboxWatcher:
 
     async def inspect(self, client: ImapClient, *, selected: bool) -> None:
         """Compare the INBOX with what was seen last; publish what is new."""
+        if client.selected is not None and client.selected.name == FOLDER:
+            # Dovecot answers STATUS of the selected folder from the session's view, which
+            # only a command such as NOOP brings up to date.
+            await client.noop()
         status = await client.status(FOLDER, STATUS_ITEMS)
         uidnext, validity = status.get("UIDNEXT", 0), status.get("UIDVALIDITY", 0)
         counts = (status.get("UNSEEN", 0), status.get("MESSAGES", 0))
@@ -152,6 +156,9 @@ class IdleWatcher(_InboxWatcher):
             except (ImapError, MailplaneError, OSError) as exc:
                 self.state.error = f"{type(exc).__name__}: {exc}"
                 log.info("live events: IDLE of mailbox %s: %s", self.mailbox.id, exc)
+            except Exception as exc:  # a bug must not end the watching silently
+                log.exception("live events: IDLE of mailbox %s failed", self.mailbox.id)
+                self.state.error = f"{type(exc).__name__}: {exc}"
             finally:
                 self.state.connected = False
                 if client is not None:
@@ -189,6 +196,10 @@ class PollWatcher(_InboxWatcher):
             except asyncio.CancelledError:
                 raise
             except (ImapError, MailplaneError, OSError) as exc:
+                self.state.connected = False
+                self.state.error = f"{type(exc).__name__}: {exc}"
+            except Exception as exc:  # a bug must not end the watching silently
+                log.exception("live events: polling mailbox %s failed", self.mailbox.id)
                 self.state.connected = False
                 self.state.error = f"{type(exc).__name__}: {exc}"
             await asyncio.sleep(self.settings.webmail_poll_seconds)
