@@ -97,7 +97,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.database = db
     app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
     app.state.imap_pool = pool = ImapPool(settings, db)
-    hub = EventHub(settings, db, watchers=watcher_factory(settings, db, pool))
+    hub = EventHub(settings, db, watchers=None)
+    hub.watchers = watcher_factory(settings, db, pool, hub.wake)
     app.state.live_events = hub
     errors.install(app)
     for router in (

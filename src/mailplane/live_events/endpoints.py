@@ -35,6 +35,7 @@ router = APIRouter(prefix="/api/v1/mail", tags=["webmail events"])
 SUBPROTOCOL = "mailplane.events"
 BEARER_PREFIX = "bearer."
 POLICY_VIOLATION = 1008
+CLOSE_WAIT_SECONDS = 5.0  # for the client's answer to our close frame
 
 
 def _hub(app_state: Any) -> EventHub:
@@ -84,20 +85,41 @@ async def events(websocket: WebSocket) -> None:
         await websocket.accept(subprotocol=subprotocol)
         await websocket.close(exc.close_code, exc.code)
         return
+    await websocket.accept(subprotocol=subprotocol)
+    gone = asyncio.Event()
+    receiver = asyncio.create_task(_drain(websocket, gone, subscriber.queue))
     try:
-        await websocket.accept(subprotocol=subprotocol)
-        reason = await _pump(websocket, subscriber.queue, settings, database, token, expires)
+        reason = await _pump(websocket, subscriber.queue, gone, settings, database, token, expires)
         if reason is not None:
+            # Closed first, so that the pending receive ends with the close handshake: a
+            # receive cancelled mid-way can leave the server unable to close.
             await websocket.close(POLICY_VIOLATION, reason)
     except (WebSocketDisconnect, RuntimeError):  # the client went away mid-send
         pass
     finally:
         hub.unsubscribe(subscriber)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(receiver, CLOSE_WAIT_SECONDS)
+
+
+async def _drain(
+    websocket: WebSocket, gone: asyncio.Event, queue: asyncio.Queue[dict[str, Any] | None]
+) -> None:
+    """Reads (and ignores) what the client sends, until it leaves."""
+    with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                break
+    gone.set()
+    with contextlib.suppress(asyncio.QueueFull):
+        queue.put_nowait(None)
 
 
 async def _pump(
     websocket: WebSocket,
     queue: asyncio.Queue[dict[str, Any] | None],
+    gone: asyncio.Event,
     settings: Settings,
     database: Database,
     token: str,
@@ -105,43 +127,23 @@ async def _pump(
 ) -> str | None:
     """Hands events on until the client leaves (None) or its right to listen ends (the
     close reason)."""
-    gone = asyncio.Event()
-
-    async def drain() -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
-            while True:
-                message = await websocket.receive()
-                if message["type"] == "websocket.disconnect":
-                    break
-        gone.set()
-        with contextlib.suppress(asyncio.QueueFull):
-            queue.put_nowait(None)
-
-    receiver = asyncio.create_task(drain())
-    try:
-        while not gone.is_set():
-            recheck = settings.webmail_events_recheck_seconds
-            until_expiry = (expires - utcnow()).total_seconds()
+    while not gone.is_set():
+        recheck = settings.webmail_events_recheck_seconds
+        until_expiry = (expires - utcnow()).total_seconds()
+        try:
+            item = await asyncio.wait_for(queue.get(), timeout=max(0.0, min(recheck, until_expiry)))
+        except TimeoutError:
+            if utcnow() >= expires:
+                return "token_expired"
             try:
-                item = await asyncio.wait_for(
-                    queue.get(), timeout=max(0.0, min(recheck, until_expiry))
-                )
-            except TimeoutError:
-                if utcnow() >= expires:
-                    return "token_expired"
-                try:
-                    await anyio.to_thread.run_sync(_authenticate, database, settings, token)
-                except MailplaneError as exc:
-                    return exc.code
-                continue
-            if item is None:
-                return None if gone.is_set() else "closed"
-            await websocket.send_json(item)
-        return None
-    finally:
-        receiver.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await receiver
+                await anyio.to_thread.run_sync(_authenticate, database, settings, token)
+            except MailplaneError as exc:
+                return exc.code
+            continue
+        if item is None:
+            return None if gone.is_set() else "closed"
+        await websocket.send_json(item)
+    return None
 
 
 @router.get("/webmail/watchers")
@@ -170,6 +172,7 @@ async def push(request: Request) -> Response:
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     report = _report(fields)
     await anyio.to_thread.run_sync(_publish_push, request.app.state.database, report)
+    _hub(request.app.state).wake()
     return Response(status_code=204)
 
 

@@ -106,10 +106,11 @@ class EventHub:
         self.settings = settings
         self.database = database
         self.source = resolve_source(settings)
-        self._watchers = watchers
+        self.watchers = watchers  # set after construction when it needs wake()
         self._watched: dict[int, _Watched] = {}
         self._tail: asyncio.Task[None] | None = None
         self._handed: deque[int] = deque(maxlen=4 * LOOKBACK_IDS)
+        self._wake = asyncio.Event()
 
     # --- sockets ---
 
@@ -126,8 +127,8 @@ class EventHub:
             self._watched[mailbox.id] = watched
             if self.source == "push":
                 watched.state.connected = True  # Dovecot reports; nothing to hold open
-            elif self._watchers is not None:
-                watcher = self._watchers(mailbox, self.source)
+            elif self.watchers is not None:
+                watcher = self.watchers(mailbox, self.source)
                 watched.state = watcher.state
                 watched.task = asyncio.create_task(watcher.run())
         watched.sockets.add(subscriber)
@@ -144,6 +145,11 @@ class EventHub:
             del self._watched[subscriber.mailbox.id]
             if watched.task is not None:
                 watched.task.cancel()
+
+    def wake(self) -> None:
+        """Something in this process has just written to the bus: read it now rather than
+        at the next tick (other processes still see it within TAIL_INTERVAL)."""
+        self._wake.set()
 
     # --- status ---
 
@@ -192,7 +198,7 @@ class EventHub:
     # --- the tail of the bus ---
 
     async def _run_tail(self) -> None:
-        after = await anyio.to_thread.run_sync(self._latest)
+        after = floor = await anyio.to_thread.run_sync(self._latest)
         last_prune = 0.0
         loop = asyncio.get_running_loop()
         while self._watched:
@@ -209,12 +215,14 @@ class EventHub:
                 continue
             for event in events:
                 after = max(after, event.id)
-                if event.id in self._handed:
+                if event.id <= floor or event.id in self._handed:
                     continue
                 self._handed.append(event.id)
                 self._hand_on(event)
             if len(events) < bus.BATCH:
-                await asyncio.sleep(TAIL_INTERVAL)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), TAIL_INTERVAL)
+                self._wake.clear()
 
     def _latest(self) -> int:
         with self.database.session(write=False) as session:

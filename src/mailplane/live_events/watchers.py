@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from email.header import decode_header, make_header
 from typing import Any
 
@@ -70,7 +71,14 @@ class _InboxWatcher:
     """What both IMAP sources share: the INBOX's last counts, and turning a change into
     events."""
 
-    def __init__(self, settings: Settings, database: Database, mailbox: Mailbox, source: str):
+    def __init__(
+        self,
+        settings: Settings,
+        database: Database,
+        mailbox: Mailbox,
+        source: str,
+        wake: Callable[[], None] = lambda: None,
+    ):
         self.settings = settings
         self.database = database
         self.mailbox = mailbox
@@ -79,6 +87,7 @@ class _InboxWatcher:
         self.uidnext: int | None = None
         self.uidvalidity: int | None = None
         self.counts: tuple[int, int] | None = None
+        self.wake = wake
 
     async def inspect(self, client: ImapClient, *, selected: bool) -> None:
         """Compare the INBOX with what was seen last; publish what is new."""
@@ -113,6 +122,7 @@ class _InboxWatcher:
                 messages,
                 Counts(FOLDER, counts[0], counts[1]),
             )
+            self.wake()
 
     def _mint(self) -> str:
         with self.database.transaction() as session:
@@ -181,9 +191,14 @@ class PollWatcher(_InboxWatcher):
     """STATUS of the INBOX every ``webmail_poll_seconds``, through the webmail's pool."""
 
     def __init__(
-        self, settings: Settings, database: Database, mailbox: Mailbox, pool: ImapPool
+        self,
+        settings: Settings,
+        database: Database,
+        mailbox: Mailbox,
+        pool: ImapPool,
+        wake: Callable[[], None],
     ) -> None:
-        super().__init__(settings, database, mailbox, "poll")
+        super().__init__(settings, database, mailbox, "poll", wake)
         self.pool = pool
 
     async def run(self) -> None:
@@ -205,10 +220,12 @@ class PollWatcher(_InboxWatcher):
             await asyncio.sleep(self.settings.webmail_poll_seconds)
 
 
-def watcher_factory(settings: Settings, database: Database, pool: ImapPool) -> WatcherFactory:
+def watcher_factory(
+    settings: Settings, database: Database, pool: ImapPool, wake: Callable[[], None]
+) -> WatcherFactory:
     def make(mailbox: Mailbox, source: bus.Source) -> Watcher:
         if source == "poll":
-            return PollWatcher(settings, database, mailbox, pool)
-        return IdleWatcher(settings, database, mailbox, "idle")
+            return PollWatcher(settings, database, mailbox, pool, wake)
+        return IdleWatcher(settings, database, mailbox, "idle", wake)
 
     return make

@@ -13,11 +13,15 @@ from typing import Any
 import httpx
 import jwt
 import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
+from mailplane.api.app import create_app
 from mailplane.auth import jwt_tokens
 from mailplane.config import Settings
+from mailplane.db import Database
 from mailplane.live_events.push_client import PUSH_PATH
 from tests.mailstack.support import MailStack, message
 from tests.mailstack.webmail.conftest import MailUser
@@ -48,7 +52,10 @@ def idle_api(mail_settings: Settings, mailstack: MailStack, mail_api: str) -> It
 @pytest.fixture(scope="module")
 def poll_api(mail_settings: Settings, mailstack: MailStack, mail_api: str) -> Iterator[str]:
     overrides = _imap_overrides(
-        mail_settings, webmail_event_source="poll", webmail_poll_seconds="1"
+        mail_settings,
+        webmail_event_source="poll",
+        webmail_poll_seconds="1",
+        webmail_events_recheck_seconds="1",
     )
     with api_on_port(mail_settings, free_port(), overrides) as server:
         yield server.url
@@ -263,5 +270,40 @@ def test_operator_status(mail_api: str, api: Api, mail_user: Callable[..., MailU
                 assert status["sockets"] >= 1
                 refused = await http.get("/api/v1/mail/events/status", headers=auth)
                 assert refused.status_code in (401, 403)
+
+    asyncio.run(scenario())
+
+
+def test_suspension_closes_the_socket(
+    mail_settings: Settings, database: Database, api: Api, mail_user: Callable[..., MailUser]
+) -> None:
+    """An open socket re-checks its mailbox (here every second): suspended, it closes."""
+    alice = mail_user()
+    quick = mail_settings.model_copy(update={"webmail_events_recheck_seconds": 1.0})
+    auth = {"Authorization": f"Bearer {alice.token}"}
+    with (
+        TestClient(create_app(quick, database)) as client,
+        client.websocket_connect(EVENTS, headers=auth) as socket,
+    ):
+        api.ok("POST", f"/api/v1/mail/accounts/{alice.id}/suspend")
+        with pytest.raises(WebSocketDisconnect) as closed:
+            socket.receive_json()
+    assert (closed.value.code, closed.value.reason) == (1008, "account_disabled")
+
+
+def test_suspension_closes_a_socket_of_the_real_server(
+    poll_api: str, api: Api, mail_user: Callable[..., MailUser]
+) -> None:
+    alice = mail_user()
+
+    async def scenario() -> None:
+        auth = {"Authorization": f"Bearer {alice.token}"}
+        async with connect(_ws(poll_api), additional_headers=auth) as socket:
+            await _watching(poll_api, alice.token, "poll")
+            await asyncio.to_thread(api.ok, "POST", f"/api/v1/mail/accounts/{alice.id}/suspend")
+            with pytest.raises(ConnectionClosed) as closed:
+                await asyncio.wait_for(socket.recv(), 10)
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1008, "account_disabled")
 
     asyncio.run(scenario())
