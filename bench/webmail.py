@@ -26,7 +26,6 @@ import argparse
 import importlib.util
 import json
 import os
-import pwd
 import random
 import secrets
 import shutil
@@ -39,11 +38,11 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.maildir import fill_inbox
 
 from mailplane import migrations
 from mailplane.auth import service_tokens
@@ -142,43 +141,6 @@ def api_server(settings: Settings, **extra: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-
-def message_file(index: int, to: str, when: datetime) -> bytes:
-    thread = index // 5
-    headers = [
-        f"From: Sender {index % 97} <sender{index % 97}@outside.test>",
-        f"To: {to}",
-        f"Subject: {'Re: ' if index % 5 else ''}Topic {thread}",
-        f"Date: {when.strftime('%a, %d %b %Y %H:%M:%S +0000')}",
-        f"Message-ID: <m{index}@bench.test>",
-    ]
-    if index % 5:
-        headers.append(f"In-Reply-To: <m{thread * 5}@bench.test>")
-        headers.append(f"References: <m{thread * 5}@bench.test>")
-    headers += ["MIME-Version: 1.0", "Content-Type: text/plain; charset=utf-8"]
-    body = f"Hello,\r\n\r\nthis is message {index} of the benchmark.\r\n" + "x" * 1500 + "\r\n"
-    return ("\r\n".join(headers) + "\r\n\r\n" + body).encode()
-
-
-def fill_maildir(home: Path, to: str, count: int, user: str) -> None:
-    """Writes ``count`` messages into Maildir/cur (oldest first), owned by the mail user."""
-    maildir = home / "Maildir"
-    for sub in ("cur", "new", "tmp"):
-        (maildir / sub).mkdir(parents=True, exist_ok=True)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
-    base = int(start.timestamp())
-    for index in range(count):
-        when = start + timedelta(minutes=index)
-        flags = "S" if index % 3 else ""
-        name = maildir / "cur" / f"{base + index * 60}.M{index}P1.bench:2,{flags}"
-        name.write_bytes(message_file(index, to, when))
-        os.utime(name, (base + index * 60, base + index * 60))
-    entry = pwd.getpwnam(user)
-    for directory, _dirs, files in os.walk(home):
-        os.chown(directory, entry.pw_uid, entry.pw_gid)
-        for file in files:
-            os.chown(os.path.join(directory, file), entry.pw_uid, entry.pw_gid)
 
 
 def percentile(values: list[float], share: float) -> float:
@@ -288,14 +250,8 @@ def main() -> int:
                 f"/api/v1/mail/domains/{domain['id']}/accounts",
                 json={"local_part": "big", "password": PASSWORD},
             ).json()
-            from mailplane.models import Mailbox
-
-            with database.session(write=False) as session:
-                mailbox = session.get(Mailbox, box["id"])
-                assert mailbox is not None
-                home = settings.mail_root / mailbox.maildir
             started = time.perf_counter()
-            fill_maildir(home, box["email"], count, settings.vmail_user)
+            fill_inbox(settings, database, box["id"], count)
             figures["fill_s"] = round(time.perf_counter() - started, 2)
             with httpx.Client(base_url=url, timeout=300) as http:
                 login = http.post(
