@@ -42,7 +42,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.support.maildir import fill_inbox
 
 from mailplane import migrations
 from mailplane.auth import service_tokens
@@ -52,6 +51,10 @@ from mailplane.mailserver import bootstrap
 from mailplane.mailserver.processes import MailServers
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from tests.support.maildir import fill_inbox  # noqa: E402
+
 PASSWORD = "bench-password-1"
 PER_PAGE = 50
 
@@ -111,10 +114,17 @@ def environment(settings: Settings, **extra: str) -> dict[str, str]:
     return env
 
 
+PROFILE: Path | None = None  # --profile: py-spy's collapsed stacks of the pooled API
+
+
 @contextmanager
-def api_server(settings: Settings, **extra: str) -> Iterator[str]:
+def api_server(settings: Settings, profile: Path | None = None, **extra: str) -> Iterator[str]:
+    command = [sys.executable, "-m", "mailplane.cli.main", "serve"]
+    if profile is not None:
+        spy = Path(sys.executable).with_name("py-spy")
+        command = [str(spy), "record", "--format", "raw", "-o", str(profile), "--", *command]
     process = subprocess.Popen(
-        [sys.executable, "-m", "mailplane.cli.main", "serve"],
+        command,
         env=environment(settings, **extra),
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
@@ -135,7 +145,8 @@ def api_server(settings: Settings, **extra: str) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
+        # py-spy writes its profile on SIGINT (and stops the server it runs).
+        os.killpg(process.pid, signal.SIGINT if profile else signal.SIGTERM)
         try:
             process.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -219,6 +230,7 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="5,000 messages, 30 requests")
     parser.add_argument("--messages", type=int)
     parser.add_argument("--requests", type=int)
+    parser.add_argument("--profile", type=Path, help="py-spy output (collapsed stacks)")
     args = parser.parse_args()
     count = args.messages or (5_000 if args.quick else 50_000)
     requests = args.requests or (30 if args.quick else 200)
@@ -239,7 +251,7 @@ def main() -> int:
         servers = MailServers(settings)
         servers.start()
         figures: dict[str, Any] = {"messages": count, "requests": requests}
-        with api_server(settings) as url:
+        with api_server(settings, args.profile) as url:
             operator = httpx.Client(base_url=url, timeout=30, headers={"x-service-token": token})
             tenant = operator.post("/api/v1/tenants", json={"name": "bench"}).json()
             domain = operator.post(
