@@ -33,6 +33,7 @@ from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.webhooks.endpoints import router as webhooks_router
+from mailplane.webmail.message_endpoints import router as webmail_messages_router
 from mailplane.webmail.pool import ImapPool
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
@@ -112,6 +113,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks_router,
         suppressions_router,
         statistics_router,
+        webmail_messages_router,
     ):
         app.include_router(router)
 

@@ -14,6 +14,7 @@ part, "1". An attached message (message/rfc822) is one part, downloaded whole.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import mimetypes
 import re
 from collections.abc import Callable, Iterator
@@ -166,13 +167,13 @@ def _bodies(message: EmailMessage) -> tuple[Message | None, Message | None]:
         html = message.get_body(preferencelist=("html",))
     except Exception:  # a parser edge the stdlib does not survive: show what we can
         text = html = None
-    if text is None and html is None and not message.is_multipart():
-        # A single part the stdlib would not call a body (say, a filename on a text part).
-        if message.get_content_maintype() == "text":
-            if message.get_content_subtype() == "html":
-                html = message
-            else:
-                text = message
+    # A single part the stdlib would not call a body (say, a filename on a text part).
+    single = text is None and html is None and not message.is_multipart()
+    if single and message.get_content_maintype() == "text":
+        if message.get_content_subtype() == "html":
+            html = message
+        else:
+            text = message
     return text, html
 
 
@@ -275,28 +276,23 @@ def _raw_header(message: Message, name: str) -> str:
 
 
 def _addresses(message: Message, name: str) -> list[Address]:
-    try:
+    with contextlib.suppress(Exception):
         header = message.get(name)
         if header is None:
             return []
         groups = getattr(header, "addresses", None)
         if groups is not None:
             return [Address(a.display_name, a.addr_spec) for a in groups if a.addr_spec]
-    except Exception:
-        pass
     # The structured parser gave up: the lenient legacy parser over the decoded text.
     found = getaddresses([_decode_words(_raw_header(message, name))])
     return [Address(n, a) for n, a in found if a]
 
 
 def _date(message: Message) -> datetime | None:
-    try:
-        header = message.get("date")
-        value = getattr(header, "datetime", None)
+    with contextlib.suppress(Exception):
+        value = getattr(message.get("date"), "datetime", None)
         if isinstance(value, datetime):
             return value
-    except Exception:
-        pass
     try:
         return parsedate_to_datetime(_raw_header(message, "date"))
     except Exception:
