@@ -99,7 +99,7 @@ def test_only_html_gets_a_text_rendering() -> None:
 
 def test_only_text_has_no_html() -> None:
     read = read_message(b"Subject: t\r\n\r\nplain\r\n", remote_images=False, part_url=_part_url)
-    assert (read.text, read.html, read.attachments) == ("plain\r\n", None, [])
+    assert (read.text, read.html, read.attachments) == ("plain\n", None, [])
 
 
 def test_an_attached_message_is_one_part() -> None:

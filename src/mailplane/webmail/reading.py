@@ -97,7 +97,8 @@ def read_message(raw: bytes, *, remote_images: bool, part_url: Callable[[str], s
         if part is not text_part and part is not html_part
     ]
     by_cid = {a.content_id: a.part for a in attachments if a.content_id}
-    text = _text(text_part) if text_part is not None else None
+    # Lines end in LF for a reader (IMAP hands them over as CRLF).
+    text = _text(text_part).replace("\r\n", "\n") if text_part is not None else None
     html: str | None = None
     remote_blocked = 0
     if html_part is not None:
