@@ -33,6 +33,8 @@ from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.webhooks.endpoints import router as webhooks_router
+from mailplane.webmail.folder_endpoints import router as webmail_folders_router
+from mailplane.webmail.list_endpoints import router as webmail_lists_router
 from mailplane.webmail.message_endpoints import router as webmail_messages_router
 from mailplane.webmail.pool import ImapPool
 
@@ -113,7 +115,10 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks_router,
         suppressions_router,
         statistics_router,
-        webmail_messages_router,
+        webmail_folders_router,
+        webmail_messages_router,  # before the list: /messages/{folder:path} matches these too
+        # Last: its /messages/{folder:path} would also match the paths of single messages.
+        webmail_lists_router,
     ):
         app.include_router(router)
 

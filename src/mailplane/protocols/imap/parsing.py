@@ -65,8 +65,12 @@ class _Reader:
 
     def _quoted(self) -> str:
         self.pos += 1
-        out = bytearray()
         data = self.data
+        end = data.find(b'"', self.pos)
+        if end >= 0 and data.find(b"\\", self.pos, end) < 0:  # the common case: no escapes
+            start, self.pos = self.pos, end + 1
+            return _text(data[start:end])
+        out = bytearray()
         while self.pos < len(data):
             char = data[self.pos]
             if char == 0x5C:  # backslash
