@@ -35,6 +35,7 @@ from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.webhooks.endpoints import router as webhooks_router
 from mailplane.webmail.folder_endpoints import router as webmail_folders_router
 from mailplane.webmail.list_endpoints import router as webmail_lists_router
+from mailplane.webmail.message_endpoints import router as webmail_messages_router
 from mailplane.webmail.pool import ImapPool
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         suppressions_router,
         statistics_router,
         webmail_folders_router,
+        webmail_messages_router,  # before the list: /messages/{folder:path} matches these too
         # Last: its /messages/{folder:path} would also match the paths of single messages.
         webmail_lists_router,
     ):
