@@ -59,7 +59,7 @@ _SAFE_HEADERS = {
 }
 
 
-@router.get("/messages/{folder:path}/{uid}/raw", response_class=Response)
+@router.get("/messages/{folder:path}/{uid:int}/raw", response_class=Response)
 async def raw_message(folder: str, uid: Uid, request: Request, user: MailboxUserDep) -> Response:
     """The message as it is stored (message/rfc822), as a download."""
     raw = await _fetch_raw(_pool(request), user, _folder(folder), uid)
@@ -71,7 +71,7 @@ async def raw_message(folder: str, uid: Uid, request: Request, user: MailboxUser
     )  # fmt: skip
 
 
-@router.get("/messages/{folder:path}/{uid}/attachments/{part}", response_class=Response)
+@router.get("/messages/{folder:path}/{uid:int}/attachments/{part}", response_class=Response)
 async def attachment(
     folder: str,
     uid: Uid,
@@ -90,7 +90,7 @@ async def attachment(
     return _part_response(content, inline=False)
 
 
-@router.get("/messages/{folder:path}/{uid}/parts/{part}", response_class=Response)
+@router.get("/messages/{folder:path}/{uid:int}/parts/{part}", response_class=Response)
 async def inline_part(
     folder: str,
     uid: Uid,
@@ -110,7 +110,7 @@ async def inline_part(
     return _part_response(content, inline=content.content_type in _INLINE_IMAGES)
 
 
-@router.get("/messages/{folder:path}/{uid}", response_model=MessageOut)
+@router.get("/messages/{folder:path}/{uid:int}", response_model=MessageOut)
 async def read(
     folder: str,
     uid: Uid,

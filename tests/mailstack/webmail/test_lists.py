@@ -65,6 +65,8 @@ def test_folders_with_counts_and_non_ascii_names(
         json={"name": "Entwürfe/Freude"},
     )
     assert renamed["name"] == "Entwürfe/Freude"
+    nested = user.web.ok("GET", f"/api/v1/mail/webmail/messages/{quote('Entwürfe/Freude')}")
+    assert (nested["folder"], nested["total"]) == ("Entwürfe/Freude", 0)
     parent = user.web.delete(f"/api/v1/mail/webmail/folders/{quote('Entwürfe')}")
     assert parent.status_code == 409
     assert parent.json()["error"] == "folder_has_children"

@@ -200,8 +200,9 @@ def test_unknown_folders_messages_and_parts_are_404_and_bad_ids_422(
         (f"{BASE}/INBOX/{uid}/attachments/9", 404, "part_not_found"),
         (f"{BASE}/INBOX/{uid}/attachments/1.x", 422, "invalid_part"),
         (f"{BASE}/INBOX/0", 422, None),
-        (f"{BASE}/INBOX/-3", 422, None),
-        (f"{BASE}/INBOX/abc", 422, None),
+        # Not a UID: the path names a folder ("INBOX/abc"), which does not exist.
+        (f"{BASE}/INBOX/-3", 404, "folder_not_found"),
+        (f"{BASE}/INBOX/abc", 404, "folder_not_found"),
         (f"{BASE}/INBOX/99999999999", 422, None),
     ]
     for path, status, code in cases:
