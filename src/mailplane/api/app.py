@@ -17,6 +17,7 @@ from mailplane.api.body_limit import BodyLimit
 from mailplane.audit.endpoints import router as audit_router
 from mailplane.auth.endpoints import router as auth_router
 from mailplane.clientconfig.endpoints import router as clientconfig_router
+from mailplane.contacts.endpoints import router as contacts_router
 from mailplane.config import Settings, get_settings
 from mailplane.db import Database
 from mailplane.delivery.queue_endpoints import router as queue_router
@@ -29,6 +30,7 @@ from mailplane.sending.cors import SendCors
 from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
 from mailplane.sending.message_endpoints import router as messages_router
+from mailplane.signatures.endpoints import router as signatures_router
 from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
@@ -109,6 +111,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks_router,
         suppressions_router,
         statistics_router,
+        signatures_router,
+        contacts_router,
     ):
         app.include_router(router)
 

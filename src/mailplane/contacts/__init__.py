@@ -1,0 +1,1 @@
+"""The addresses a mailbox user wrote to and received from, for autocomplete."""
