@@ -35,6 +35,7 @@ from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.webhooks.endpoints import router as webhooks_router
+from mailplane.webmail.pool import ImapPool
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
 # bigger is refused with 413 before it is read into memory.
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         admitted = settings.api_max_concurrent_reads + settings.api_max_concurrent_writes
         threads.total_tokens = max(threads.total_tokens, admitted + HEADROOM_THREADS)
         yield
+        await app.state.imap_pool.close()
         if owns_database:
             db.dispose()
 
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = db
     app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
+    app.state.imap_pool = ImapPool(settings, db)
     errors.install(app)
     for router in (
         auth_router,
