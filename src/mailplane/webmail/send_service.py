@@ -67,7 +67,7 @@ def parse_recipient(value: str, field_name: str) -> Address:
         name = name.strip()
         if len(name) >= 2 and name[0] == name[-1] == '"':
             name = name[1:-1].replace('\\"', '"')
-    if "<" in address or ">" in address or "," in address:
+    if any(c in address for c in "<>,") or any(c in name for c in "<>"):
         raise InvalidInput(f"{value!r} is not one e-mail address", code="invalid_address")
     return Address(normalize_address(address, field_name), name)
 

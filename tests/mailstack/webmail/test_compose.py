@@ -198,7 +198,7 @@ def test_signature_is_appended_by_rule_when_auto(
     assert html is not None
     assert plain is not None
     assert "<i>your supplier</i>" in html.get_content()
-    assert "\n-- \nAlice, _your supplier_" in plain.get_content()
+    assert "\n-- \nAlice, _your supplier_" in plain.get_content().replace("\r\n", "\n")
 
 
 def test_drafts_are_saved_updated_and_sent(
