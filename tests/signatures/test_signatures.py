@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.support.api import Api
@@ -164,3 +165,18 @@ def test_another_tenant_cannot_see_or_change_them(api: Api) -> None:
 
 def test_an_admin_token_is_not_a_mailbox_user(api: Api) -> None:
     assert api.get(BASE).status_code == 401
+
+
+def test_concurrent_defaults_leave_exactly_one(api: Api) -> None:
+    user = web_user(api)
+    ids = [create(user, name=f"S{i}")["id"] for i in range(6)]
+
+    def make_default(signature_id: int) -> int:
+        path = f"{BASE}{signature_id}"
+        return user.web.patch(path, json={"is_default": True}).status_code
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        codes = list(pool.map(make_default, ids * 3))
+    assert set(codes) == {200}
+    defaults = [s["id"] for s in user.web.ok("GET", BASE) if s["is_default"]]
+    assert len(defaults) == 1
