@@ -142,6 +142,9 @@ class Settings(BaseSettings):
     webmail_pool_max_age_seconds: float = Field(default=1800.0, gt=0)
     webmail_pool_wait_seconds: float = Field(default=10.0, gt=0, le=120)
     webmail_imap_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Off: a new IMAP connection (and login) per request, like Modoboa; the benchmark's
+    # reference (bench/webmail.py). Never useful in production.
+    webmail_pool_reuse: bool = True
     # --- Live mail events over WebSocket (docs/webmail.md, "Live events") ---
     # Where events come from: push (Dovecot's push_notification plugin posting to the API),
     # idle (an IMAP IDLE connection per watched mailbox), poll (STATUS every

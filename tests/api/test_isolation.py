@@ -39,8 +39,12 @@ def worlds(api: Api, database: Database) -> tuple[World, World]:
     return build_world(api, database), build_world(api, database)
 
 
+def _admin_operations(client: TestClient) -> list[Operation]:
+    return operations(client.app)  # type: ignore[arg-type]
+
+
 def _routes_with_ids(client: TestClient) -> list[Operation]:
-    return [op for op in operations(client.app) if op.path_params]  # type: ignore[arg-type]
+    return [op for op in _admin_operations(client) if op.path_params]
 
 
 def test_every_path_parameter_is_known(client: TestClient) -> None:
@@ -125,7 +129,7 @@ def test_lists_never_show_another_tenants_objects(
     mine, theirs = worlds
     list_routes = [
         op.path
-        for op in operations(client.app)  # type: ignore[arg-type]
+        for op in _admin_operations(client)
         if op.method == "get" and not op.path_params and op.path.startswith("/api/")
     ]
     for path in list_routes:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailplane import contacts
 from mailplane.db import Database
 from mailplane.live_events import bus
 from mailplane.models import utcnow
@@ -52,8 +53,7 @@ def publish_changes(
 def record_received_contact(
     session: Session, tenant_id: int, mailbox_id: int, address: str, name: str, now: datetime
 ) -> None:
-    """CONTACTS CALL SITE (issue 10): the sender of a new message becomes a "received"
-    contact, once per delivery (``bus.publish`` said the event is new). Wire to
-    ``mailplane.contacts.record(session, tenant_id, mailbox_id, [(address, name)],
-    "received", now)`` when the compose branch is merged."""
-    del session, tenant_id, mailbox_id, address, name, now
+    """The sender of a new message becomes a "received" contact (autocomplete), once per
+    delivery: the caller records only when ``bus.publish`` wrote a new event."""
+    if address:
+        contacts.record(session, tenant_id, mailbox_id, [(address, name)], "received", now)

@@ -205,7 +205,12 @@ class ImapPool:
         changed = self._condition()
         # A command still in flight (the request was cancelled mid-way) leaves the
         # connection in an unknown state: it is closed, never reused.
-        unusable = pooled.client.broken or pooled.client.busy or self._too_old(pooled)
+        unusable = (
+            pooled.client.broken
+            or pooled.client.busy
+            or self._too_old(pooled)
+            or not self.settings.webmail_pool_reuse
+        )
         async with changed:
             if unusable:
                 self._forget(pooled)

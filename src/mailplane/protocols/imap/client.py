@@ -196,6 +196,7 @@ class ImapClient:
                 size = int(match.group(1))
                 total += size
                 if total > self.max_response:
+                    self.broken = True
                     raise ImapConnectionError("the server's response is too large")
                 chunks.append(line)
                 chunks.append(await asyncio.wait_for(self._reader.readexactly(size), self.timeout))

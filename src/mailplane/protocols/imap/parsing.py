@@ -65,8 +65,12 @@ class _Reader:
 
     def _quoted(self) -> str:
         self.pos += 1
-        out = bytearray()
         data = self.data
+        end = data.find(b'"', self.pos)
+        if end >= 0 and data.find(b"\\", self.pos, end) < 0:  # the common case: no escapes
+            start, self.pos = self.pos, end + 1
+            return _text(data[start:end])
+        out = bytearray()
         while self.pos < len(data):
             char = data[self.pos]
             if char == 0x5C:  # backslash
@@ -129,14 +133,59 @@ class _Reader:
         return rest
 
 
-def parse_values(data: bytes) -> list[Any]:
-    reader = _Reader(data)
-    values: list[Any] = []
+# One token at a time with one regular expression (the hot path of every FETCH answer):
+# "(", ")", a quoted string without escapes, a quoted string with escapes (read by
+# _Reader._quoted), a literal, an atom with an optional section and partial.
+_TOKEN = re.compile(
+    rb' *(?:(\()|(\))|"([^"\\]*)"|(")|\{(\d+)\+?\}\r\n'
+    rb'|([^ ()"{\[\]\r\n]+(?:\[[^\]]*\](?:<[^>]*>)?)?))'
+)
+
+
+def _values(data: bytes, pos: int) -> list[Any]:
+    top: list[Any] = []
+    stack = [top]
+    match = _TOKEN.match
+    end = len(data)
     while True:
-        reader.skip_spaces()
-        if reader.at_end():
-            return values
-        values.append(reader.value())
+        token = match(data, pos)
+        if token is None:
+            if data[pos:].strip(b" "):
+                raise ParseError(f"unexpected {data[pos : pos + 20]!r}")
+            break
+        pos = token.end()
+        kind = token.lastindex
+        if kind == 1:
+            child: list[Any] = []
+            stack[-1].append(child)
+            stack.append(child)
+        elif kind == 2:
+            if len(stack) == 1:
+                raise ParseError("unbalanced parenthesis")
+            stack.pop()
+        elif kind == 3:
+            stack[-1].append(_text(token.group(3)))
+        elif kind == 4:
+            reader = _Reader(data)
+            reader.pos = token.start(4)
+            stack[-1].append(reader.value())
+            pos = reader.pos
+        elif kind == 5:
+            size = int(token.group(5))
+            if pos + size > end:
+                raise ParseError("truncated literal")
+            stack[-1].append(data[pos : pos + size])
+            pos += size
+        else:
+            atom = token.group(6)
+            stack[-1].append(None if atom.upper() == b"NIL" else _text(atom))
+    if len(stack) != 1:
+        raise ParseError("unterminated list")
+    return top
+
+
+def parse_values(data: bytes) -> list[Any]:
+    return _values(data, 0)
 
 
 @dataclass
@@ -193,8 +242,5 @@ def parse_response(data: bytes) -> Response:
         response = Response(tag=tag, name=first.upper())
     if response.name in STATUS_NAMES:
         return _status_text(reader, response)
-    while True:
-        reader.skip_spaces()
-        if reader.at_end():
-            return response
-        response.data.append(reader.value())
+    response.data = _values(data, reader.pos)
+    return response
