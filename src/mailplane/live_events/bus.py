@@ -83,6 +83,27 @@ def publish(
     return True
 
 
+def delivered_before(
+    session: Session, mailbox_id: int, folder: str, uid: int, now: datetime
+) -> bool:
+    """Whether any source has already reported this message (folder and UID) recently:
+    push and an IDLE watcher may both see one delivery, and it is one delivery."""
+    head = '{"folder":' + json.dumps(folder, ensure_ascii=False) + ","
+    tail = f'"uid":{int(uid)}}}}}'
+    seen = session.scalar(
+        select(MailEvent.id)
+        .where(
+            MailEvent.mailbox_id == mailbox_id,
+            MailEvent.type == NEW_MESSAGE,
+            MailEvent.created_at > now - RETENTION,
+            MailEvent.payload.startswith(head, autoescape=True),
+            MailEvent.payload.endswith(tail, autoescape=True),
+        )
+        .limit(1)
+    )
+    return seen is not None
+
+
 def latest_id(session: Session) -> int:
     return int(session.scalar(select(func.max(MailEvent.id))) or 0)
 

@@ -41,7 +41,8 @@ def publish_changes(
     with database.transaction() as session:
         for message in messages:
             data = bus.new_message(message.folder, message.uid, message.from_addr, message.subject)
-            if bus.publish(session, mailbox_id, bus.NEW_MESSAGE, data, source, now):
+            first = not bus.delivered_before(session, mailbox_id, message.folder, message.uid, now)
+            if bus.publish(session, mailbox_id, bus.NEW_MESSAGE, data, source, now) and first:
                 record_received_contact(
                     session, tenant_id, mailbox_id, message.from_addr, message.from_name, now
                 )
@@ -54,6 +55,6 @@ def record_received_contact(
     session: Session, tenant_id: int, mailbox_id: int, address: str, name: str, now: datetime
 ) -> None:
     """The sender of a new message becomes a "received" contact (autocomplete), once per
-    delivery: the caller records only when ``bus.publish`` wrote a new event."""
+    delivery: the caller records only when no source has reported the message before."""
     if address:
         contacts.record(session, tenant_id, mailbox_id, [(address, name)], "received", now)

@@ -132,6 +132,13 @@ def _check_delivery(
             assert status["last_event_at"] is not None
 
     asyncio.run(scenario())
+    # The sender is now one of Alice's contacts, counted once; not one of Bob's.
+    found = alice.web.ok("GET", "/api/v1/mail/contacts/autocomplete", params={"q": "carol"})
+    assert [(c["address"], c["name"], c["received_count"]) for c in found["items"]] == [
+        ("carol@outside.test", "Carol", 1)
+    ]
+    nothing = bob.web.ok("GET", "/api/v1/mail/contacts/autocomplete", params={"q": "carol"})
+    assert nothing["items"] == []
 
 
 @pytest.fixture
