@@ -172,7 +172,10 @@ async def push(request: Request) -> Response:
     fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace")).items()}
     report = _report(fields)
     await anyio.to_thread.run_sync(_publish_push, request.app.state.database, report)
-    _hub(request.app.state).wake()
+    hub = _hub(request.app.state)
+    hub.wake()
+    if hub.prune_due():  # rows pile up here even when no process listens
+        await anyio.to_thread.run_sync(hub.prune)
     return Response(status_code=204)
 
 

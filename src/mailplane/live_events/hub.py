@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -111,6 +112,7 @@ class EventHub:
         self._tail: asyncio.Task[None] | None = None
         self._handed: deque[int] = deque(maxlen=4 * LOOKBACK_IDS)
         self._wake = asyncio.Event()
+        self._pruned_at = -PRUNE_INTERVAL
 
     # --- sockets ---
 
@@ -145,6 +147,19 @@ class EventHub:
             del self._watched[subscriber.mailbox.id]
             if watched.task is not None:
                 watched.task.cancel()
+
+    def prune_due(self) -> bool:
+        """Whether this process should prune the bus now (once a minute): by the tail while
+        anyone listens, by the push endpoint when nobody does."""
+        now = time.monotonic()
+        if now - self._pruned_at < PRUNE_INTERVAL:
+            return False
+        self._pruned_at = now
+        return True
+
+    def prune(self) -> None:
+        with self.database.transaction() as session:
+            bus.prune(session, utcnow())
 
     def wake(self) -> None:
         """Something in this process has just written to the bus: read it now rather than
@@ -199,16 +214,13 @@ class EventHub:
 
     async def _run_tail(self) -> None:
         after = floor = await anyio.to_thread.run_sync(self._latest)
-        last_prune = 0.0
-        loop = asyncio.get_running_loop()
         while self._watched:
             try:
                 events = await anyio.to_thread.run_sync(
                     self._read, max(0, after - LOOKBACK_IDS), list(self._watched)
                 )
-                if loop.time() - last_prune > PRUNE_INTERVAL:
-                    last_prune = loop.time()
-                    await anyio.to_thread.run_sync(self._prune)
+                if self.prune_due():
+                    await anyio.to_thread.run_sync(self.prune)
             except Exception as exc:  # the database is away: keep the sockets, try again
                 log.warning("live events: reading the bus failed: %s", exc)
                 await asyncio.sleep(1.0)
@@ -231,10 +243,6 @@ class EventHub:
     def _read(self, after: int, mailbox_ids: list[int]) -> list[bus.LiveEvent]:
         with self.database.session(write=False) as session:
             return bus.read_after(session, after, mailbox_ids)
-
-    def _prune(self) -> None:
-        with self.database.transaction() as session:
-            bus.prune(session, utcnow())
 
     def _hand_on(self, event: bus.LiveEvent) -> None:
         watched = self._watched.get(event.mailbox_id)
