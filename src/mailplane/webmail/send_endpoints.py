@@ -76,7 +76,6 @@ async def send(
     message.sender = prepared.sender
     if prepared.signature is not None:
         compose.with_signature(message, prepared.signature)
-    parent_senders: list[tuple[str, str]] = []
     if message.in_reply_to:
         try:
             async with _pool(request).connection(user) as imap:
@@ -86,13 +85,14 @@ async def send(
             parent = None
         if parent is not None:
             message.references = parent.references
-            parent_senders = parent.sender
     built = compose.build(message, now=now)
     answer = await _deliver_and_keep(
         request, settings, user, built, recipients, prepared.sender, prepared.token, clock
     )
+    # The replied-to sender was recorded as "received" when the mail arrived (live
+    # events); the reply counts as a "sent" use of whoever it goes to.
     await send_service.record_contacts(
-        database, user, [*message.to, *message.cc, *message.bcc], parent_senders, now
+        database, user, [*message.to, *message.cc, *message.bcc], [], now
     )
     return answer
 

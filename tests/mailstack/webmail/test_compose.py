@@ -157,10 +157,10 @@ def test_a_reply_is_threaded_and_its_sender_becomes_a_contact(
     ]
     assert got.get_content_type() == "text/plain"
     ann = bob.web.ok("GET", "/api/v1/mail/contacts/autocomplete", params={"q": "ann"})["items"]
-    # Two "received" uses: the delivery (live events: Dovecot's push report records the
-    # sender) and the reply to it (the send path records the replied-to sender).
+    # One "received" use: the delivery (live events: Dovecot's push report records the
+    # sender); the reply itself is a "sent" use.
     assert [(c["address"], c["name"], c["received_count"]) for c in ann] == [
-        ("ann@outside.test", "Ann Outside", 2)
+        ("ann@outside.test", "Ann Outside", 1)
     ]
 
     # A reply to an id the mailbox does not hold still threads on that id.
