@@ -6,11 +6,13 @@ from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
 import anyio.to_thread
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailplane.api.deps import (
+    MailboxUserDep,
     PrincipalDep,
     SettingsDep,
     bearer_token,
@@ -19,9 +21,11 @@ from mailplane.api.deps import (
     mailbox_user_from_token,
 )
 from mailplane.api.responses import ERRORS
+from mailplane.audit import service as audit
 from mailplane.auth import jwt_tokens, mail_token_access, mail_tokens, mailbox_sessions, service
 from mailplane.auth.schemas import (
     LoginRequest,
+    MailTokenInfo,
     MailTokenOut,
     MailTokenRequest,
     MeOut,
@@ -31,8 +35,8 @@ from mailplane.auth.schemas import (
 from mailplane.auth.secrets import digest
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.errors import Conflict, InvalidInput, Unauthenticated
-from mailplane.models import Mailbox, ServiceToken, TenantAdmin, utcnow
+from mailplane.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from mailplane.models import AuditEvent, Mailbox, ServiceToken, TenantAdmin, utcnow
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -156,6 +160,21 @@ def mail_token(
                     code="mailbox_suspended",
                 )
             minted = mail_tokens.mint(session, settings, target, principal.kind, now)
+            # Another's mailbox: who may read it now is worth a line in the audit log
+            # (the token's id and expiry, never the token).
+            audit.record(
+                session,
+                principal,
+                "mailbox.mail_token",
+                object_type="mailbox",
+                object_id=target.id,
+                tenant_id=target.tenant_id,
+                details={
+                    "email": target.email,
+                    "jti": minted.jti,
+                    "expires_at": minted.expires_at.isoformat(),
+                },
+            )
     return MailTokenOut(
         access_token=minted.access_token, expires_in=minted.expires_in, email=minted.email
     )
@@ -233,17 +252,76 @@ async def introspect(request: Request, settings: SettingsDep) -> JSONResponse:
 
 @router.post("/token/revoke")
 async def revoke(request: Request, settings: SettingsDep) -> Response:
-    """RFC 7009: revokes a mail token. The introspection client and operators revoke any;
-    a mailbox user revokes its own by presenting it (the token proves possession). 200 also
-    for unknown tokens (section 2.2)."""
+    """RFC 7009: revokes a mail token. Whoever holds a token may revoke it (possession is
+    the proof, as for a public client); the introspection client and operators may
+    authenticate too. 200 also for unknown tokens (section 2.2)."""
     form = await _form(request)
 
     def run() -> None:
+        client = _optional_client(request, settings)
         token = form.get("token", "")
         if not token:
             raise InvalidInput("the token parameter is missing", code="invalid_request")
         with get_database(request).transaction() as session:
-            mail_tokens.revoke(session, settings, token, utcnow())
+            revoked = mail_tokens.revoke(session, settings, token, utcnow())
+            if revoked is not None:
+                _audit_revocation(session, revoked, client)
 
     await anyio.to_thread.run_sync(run, limiter=INTROSPECTION_THREADS)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+def _optional_client(request: Request, settings: Settings) -> str | None:
+    if not request.headers.get("authorization") and not request.headers.get("x-service-token"):
+        return None
+    try:
+        return _client_authenticated(request, settings)
+    except Unauthenticated:
+        return None
+
+
+def _audit_revocation(session: Session, revoked: mail_tokens.Revoked, client: str | None) -> None:
+    """Without a client, the actor is the token's holder, acting for its mailbox."""
+    session.add(
+        AuditEvent(
+            actor_type=client or "mailbox",
+            actor_id=None if client else revoked.mailbox_id,
+            actor_name=client or revoked.email,
+            tenant_id=revoked.tenant_id,
+            action="mailbox.mail_token_revoke",
+            object_type="mailbox",
+            object_id=revoked.mailbox_id,
+            details={"email": revoked.email, "jti": revoked.jti},
+        )
+    )
+
+
+@router.get("/mail-tokens", response_model=list[MailTokenInfo])
+def list_mail_tokens(request: Request, user: MailboxUserDep) -> list[MailTokenInfo]:
+    """The mailbox user's unexpired, unrevoked mail tokens (never the tokens themselves)."""
+    with get_database(request).session(write=False) as session:
+        rows = mail_tokens.active_tokens(session, user.mailbox_id, utcnow())
+        return [
+            MailTokenInfo(
+                jti=row.jti,
+                issued_to=row.issued_to,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+            )
+            for row in rows
+        ]
+
+
+@router.delete("/mail-tokens/{jti}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_mail_token(
+    request: Request,
+    user: MailboxUserDep,
+    jti: Annotated[str, Path(min_length=1, max_length=32, pattern="^[0-9a-f]+$")],
+) -> Response:
+    """Revokes one of the user's own mail tokens; another mailbox's jti is 404."""
+    with get_database(request).transaction() as session:
+        revoked = mail_tokens.revoke_jti(session, jti, utcnow(), mailbox_id=user.mailbox_id)
+        if revoked is None:
+            raise NotFound("no active mail token of yours has this id")
+        _audit_revocation(session, revoked, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)
