@@ -207,7 +207,7 @@ def test_imap_refuses_every_token_that_is_not_this_mailboxs_valid_mail_token(
         email,
         jwt.encode(claims, "not-the-platform-secret-" + "x" * 32, algorithm="HS256"),
     )
-    cases["unsigned (alg none)"] = ("XOAUTH2", email, jwt.encode(claims, None, algorithm="none"))
+    cases["unsigned (alg none)"] = ("XOAUTH2", email, jwt.encode(claims, "", algorithm="none"))
     admin_login = api.client.post(
         "/api/v1/auth/login",
         json={"email": _admin_email(api, boxes.tenant["id"]), "password": "admin-password-1"},
