@@ -40,7 +40,14 @@ def worlds(api: Api, database: Database) -> tuple[World, World]:
 
 
 def _routes_with_ids(client: TestClient) -> list[Operation]:
-    return [op for op in operations(client.app) if op.path_params]  # type: ignore[arg-type]
+    """Not the routes that only a mailbox user's token opens (webmail, own mail tokens): a
+    tenant admin's token is refused there before any id is read (403 not_a_mailbox_token),
+    and their isolation between mailboxes is tested with mailbox users."""
+    return [
+        op
+        for op in operations(client.app)  # type: ignore[arg-type]
+        if op.path_params and not op.mailbox_user
+    ]
 
 
 def test_every_path_parameter_is_known(client: TestClient) -> None:
@@ -126,7 +133,10 @@ def test_lists_never_show_another_tenants_objects(
     list_routes = [
         op.path
         for op in operations(client.app)  # type: ignore[arg-type]
-        if op.method == "get" and not op.path_params and op.path.startswith("/api/")
+        if op.method == "get"
+        and not op.path_params
+        and not op.mailbox_user
+        and op.path.startswith("/api/")
     ]
     for path in list_routes:
         response = mine.admin.get(path)

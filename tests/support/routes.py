@@ -10,6 +10,7 @@ from typing import Any
 from fastapi import FastAPI
 
 WRITE_METHODS = ("post", "put", "patch", "delete")
+MAILBOX_USER = "x-mailbox-user"
 
 
 @dataclass(frozen=True)
@@ -18,6 +19,8 @@ class Operation:
     path: str
     path_params: tuple[str, ...]
     body_schema: dict[str, Any] | None = field(default=None, compare=False)
+    # Opened by a mailbox user's token only (``openapi_extra={MAILBOX_USER: True}``).
+    mailbox_user: bool = field(default=False, compare=False)
 
     @property
     def label(self) -> str:
@@ -42,7 +45,8 @@ def operations(app: FastAPI) -> list[Operation]:
             params = tuple(p["name"] for p in spec.get("parameters", []) if p["in"] == "path")
             body = spec.get("requestBody", {}).get("content", {}).get("application/json")
             schema = _resolve(document, body["schema"]) if body else None
-            result.append(Operation(method, path, params, schema))
+            mailbox_user = bool(spec.get(MAILBOX_USER))
+            result.append(Operation(method, path, params, schema, mailbox_user))
     return result
 
 
