@@ -11,8 +11,10 @@ from __future__ import annotations
 import imaplib
 import secrets
 import smtplib
+import subprocess
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,10 +24,13 @@ import pytest
 from mailplane.auth import mail_tokens
 from mailplane.config import Settings
 from mailplane.db import Database
+from mailplane.mailserver import oauth2_check
+from mailplane.mailserver.dovecot_config import oauth2_conf
 from mailplane.mailserver.layout import layout
 from mailplane.models import Mailbox, utcnow
 from tests.mailstack.support import MailStack, message
 from tests.support.api import Api
+from tests.support.ports import free_port
 
 pytestmark = pytest.mark.mailstack
 
@@ -292,3 +297,40 @@ def test_smtp_submission_with_xoauth2_sends_as_the_tokens_mailbox(
         smtp_xoauth2(mailstack, sender["email"], revoked)
     with pytest.raises(smtplib.SMTPAuthenticationError):
         smtp_xoauth2(mailstack, rcpt["email"], token)  # a token of another mailbox
+
+
+def _check(program: Path, user: str, token: str) -> tuple[int, str]:
+    """Runs the checkpassword program as Dovecot does: the login on fd 3, the reply on fd 4."""
+    login, reply = program.with_name("login"), program.with_name("reply")
+    login.write_bytes(f"{user}\0{token}\0".encode())
+    reply.write_bytes(b"")
+    done = subprocess.run(
+        ["/bin/sh", "-c", 'exec "$0" /bin/true 3<"$1" 4>"$2"', program, login, reply],
+        timeout=30,
+        check=False,
+    )
+    return done.returncode, reply.read_text()
+
+
+def test_the_postgresql_checkpassword_program(
+    boxes: Mailboxes, tmp_path: Path, mail_settings: Settings
+) -> None:
+    """What Dovecot runs on PostgreSQL instead of its oauth2 passdb (oauth2_check.py): it
+    accepts a token of this user only, and tells a refused token (1) from an API it cannot
+    reach (111, a temporary failure: password logins are unaffected)."""
+    config = tmp_path / "dovecot-oauth2.conf.ext"
+    config.write_text(oauth2_conf(mail_settings))
+    program = tmp_path / "mailplane-oauth2-check"
+    program.write_text(oauth2_check.program(str(config)))
+    program.chmod(0o700)
+    box, other = boxes.make(), boxes.make()
+    token = boxes.mail_token(box["email"])
+    assert _check(program, box["email"], token) == (0, f"user={box['email']}\t")
+    assert _check(program, box["email"].upper(), token) == (0, f"user={box['email']}\t")
+    assert _check(program, other["email"], token)[0] == 1
+    assert _check(program, box["email"], token[:-2] + "xx")[0] == 1
+    assert _check(program, box["email"], "")[0] == 1
+
+    down = mail_settings.model_copy(update={"api_port": free_port()})
+    config.write_text(oauth2_conf(down))
+    assert _check(program, box["email"], token)[0] == 111
