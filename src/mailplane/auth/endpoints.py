@@ -208,17 +208,22 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
+def _is_dovecot(request: Request, settings: Settings) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return False
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return mail_tokens.client_is_dovecot(settings, unquote(user), unquote(password))
+
+
 def _client_authenticated(request: Request, settings: Settings) -> str:
     """The client: Dovecot (HTTP Basic with its derived credentials) or an operator's
     service token. Anything else is 401 invalid_client (RFC 6749 section 5.2)."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "basic" and value.strip():
-        try:
-            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            user, password = "", ""
-        if mail_tokens.client_is_dovecot(settings, unquote(user), unquote(password)):
-            return "dovecot"
+    if _is_dovecot(request, settings):
+        return "dovecot"
     service_token = request.headers.get("x-service-token")
     if service_token:
         with get_database(request).session(write=False) as session:
@@ -241,10 +246,16 @@ def _client_authenticated(request: Request, settings: Settings) -> str:
 async def introspect(request: Request, settings: SettingsDep) -> JSONResponse:
     """RFC 7662 for Dovecot's oauth2 passdb: active only for an unexpired, unrevoked mail
     token of a mailbox that may log in now."""
+    # Dovecot's Basic credentials are checked here, without a thread: a flood of
+    # unauthenticated calls must not take the four threads that Dovecot's logins wait on.
+    dovecot = _is_dovecot(request, settings)
+    if not dovecot and not request.headers.get("x-service-token"):
+        _client_authenticated(request, settings)  # raises invalid_client
     form = await _form(request)
 
     def run() -> dict[str, Any]:
-        _client_authenticated(request, settings)
+        if not dovecot:
+            _client_authenticated(request, settings)
         token = form.get("token", "")
         if not token:
             raise InvalidInput("the token parameter is missing", code="invalid_request")
