@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
@@ -287,22 +288,39 @@ async def revoke(request: Request, settings: SettingsDep) -> Response:
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
 
-def _optional_client(request: Request, settings: Settings) -> str | None:
-    if not request.headers.get("authorization") and not request.headers.get("x-service-token"):
-        return None
-    try:
-        return _client_authenticated(request, settings)
-    except Unauthenticated:
-        return None
+@dataclass(frozen=True)
+class _Actor:
+    kind: str
+    id: int | None
+    name: str
 
 
-def _audit_revocation(session: Session, revoked: mail_tokens.Revoked, client: str | None) -> None:
+def _optional_client(request: Request, settings: Settings) -> _Actor | None:
+    """Who revokes, when it says: Dovecot or an operator's service token."""
+    if _is_dovecot(request, settings):
+        return _Actor("dovecot", None, mail_tokens.DOVECOT_CLIENT_ID)
+    secret = request.headers.get("x-service-token")
+    if not secret:
+        return None
+    with get_database(request).session(write=False) as session:
+        row = session.scalar(
+            select(ServiceToken).where(
+                ServiceToken.token_hash == digest(secret), ServiceToken.revoked_at.is_(None)
+            )
+        )
+        return _Actor("service_token", row.id, row.name) if row is not None else None
+
+
+def _audit_revocation(
+    session: Session, revoked: mail_tokens.Revoked, client: _Actor | None
+) -> None:
     """Without a client, the actor is the token's holder, acting for its mailbox."""
+    actor = client or _Actor("mailbox", revoked.mailbox_id, revoked.email)
     session.add(
         AuditEvent(
-            actor_type=client or "mailbox",
-            actor_id=None if client else revoked.mailbox_id,
-            actor_name=client or revoked.email,
+            actor_type=actor.kind,
+            actor_id=actor.id,
+            actor_name=actor.name,
             tenant_id=revoked.tenant_id,
             action="mailbox.mail_token_revoke",
             object_type="mailbox",
