@@ -132,6 +132,19 @@ class Settings(BaseSettings):
     # from the platform secret (mailplane.auth.mail_tokens). Set it when Dovecot reaches
     # the API through another address (several nodes, a proxy).
     oauth2_introspection_url: str | None = None
+    # Webmail (webmail/pool.py): IMAP connections to the managed Dovecot kept across
+    # requests, logged in with XOAUTH2 as their mailbox. None: mail_listen_address (or
+    # loopback when it is a wildcard) and imap_port.
+    webmail_imap_host: str | None = None
+    webmail_pool_per_user: int = Field(default=4, ge=1, le=64)
+    webmail_pool_total: int = Field(default=256, ge=1, le=10_000)
+    webmail_pool_idle_seconds: float = Field(default=300.0, gt=0)
+    webmail_pool_max_age_seconds: float = Field(default=1800.0, gt=0)
+    webmail_pool_wait_seconds: float = Field(default=10.0, gt=0, le=120)
+    webmail_imap_timeout_seconds: float = Field(default=30.0, gt=0, le=300)
+    # Off: a new IMAP connection (and login) per request, like Modoboa; the benchmark's
+    # reference (bench/webmail.py). Never useful in production.
+    webmail_pool_reuse: bool = True
     # A deleted mailbox's files (and a deleted domain's mailboxes') are kept this long, so
     # that an operator can restore them; then `mailplane up` (or `mailplane mailboxes
     # purge`) removes them. 0 purges at the next run.
@@ -317,6 +330,13 @@ class Settings(BaseSettings):
     @property
     def tls_key_path(self) -> Path:
         return self.tls_key_file or self.state_dir / "tls" / "key.pem"
+
+    @property
+    def webmail_imap_address(self) -> tuple[str, int]:
+        host = self.webmail_imap_host or self.mail_listen_address
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 (a wildcard listener: use loopback)
+            host = "127.0.0.1"
+        return host, self.imap_port
 
     @property
     def effective_bounce_domain(self) -> str:

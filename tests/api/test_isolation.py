@@ -39,15 +39,12 @@ def worlds(api: Api, database: Database) -> tuple[World, World]:
     return build_world(api, database), build_world(api, database)
 
 
+def _admin_operations(client: TestClient) -> list[Operation]:
+    return operations(client.app)  # type: ignore[arg-type]
+
+
 def _routes_with_ids(client: TestClient) -> list[Operation]:
-    """Not the routes that only a mailbox user's token opens (webmail, own mail tokens): a
-    tenant admin's token is refused there before any id is read (403 not_a_mailbox_token),
-    and their isolation between mailboxes is tested with mailbox users."""
-    return [
-        op
-        for op in operations(client.app)  # type: ignore[arg-type]
-        if op.path_params and not op.mailbox_user
-    ]
+    return [op for op in _admin_operations(client) if op.path_params]
 
 
 def test_every_path_parameter_is_known(client: TestClient) -> None:
@@ -132,11 +129,8 @@ def test_lists_never_show_another_tenants_objects(
     mine, theirs = worlds
     list_routes = [
         op.path
-        for op in operations(client.app)  # type: ignore[arg-type]
-        if op.method == "get"
-        and not op.path_params
-        and not op.mailbox_user
-        and op.path.startswith("/api/")
+        for op in _admin_operations(client)
+        if op.method == "get" and not op.path_params and op.path.startswith("/api/")
     ]
     for path in list_routes:
         response = mine.admin.get(path)

@@ -51,6 +51,10 @@ class World:
             "alias_domain_id": self.alias_domain_id,
             "admin_id": self.admin_id,
             "deleted_mailbox_id": self.deleted_mailbox_id,
+            # Mailbox users' own objects (webmail): no such row or message for this world.
+            "signature_id": 2**31 - 2,
+            "contact_id": 2**31 - 2,
+            "uid": 2**31 - 2,
         }
 
 

@@ -18,6 +18,7 @@ from mailplane.audit.endpoints import router as audit_router
 from mailplane.auth.endpoints import router as auth_router
 from mailplane.clientconfig.endpoints import router as clientconfig_router
 from mailplane.config import Settings, get_settings
+from mailplane.contacts.endpoints import router as contacts_router
 from mailplane.db import Database
 from mailplane.delivery.queue_endpoints import router as queue_router
 from mailplane.dkim.endpoints import router as dkim_router
@@ -29,10 +30,16 @@ from mailplane.sending.cors import SendCors
 from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
 from mailplane.sending.message_endpoints import router as messages_router
+from mailplane.signatures.endpoints import router as signatures_router
 from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.webhooks.endpoints import router as webhooks_router
+from mailplane.webmail.folder_endpoints import router as webmail_folders_router
+from mailplane.webmail.list_endpoints import router as webmail_lists_router
+from mailplane.webmail.message_endpoints import router as webmail_messages_router
+from mailplane.webmail.pool import ImapPool
+from mailplane.webmail.send_endpoints import router as webmail_send_router
 
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
 # bigger is refused with 413 before it is read into memory.
@@ -51,11 +58,15 @@ def send_body_limits(settings: Settings) -> dict[str, int]:
     """A message may carry send_max_message_mb of attachments, a third larger in base64;
     a batch carries up to four such messages' worth (its items are usually small)."""
     message = settings.send_max_message_mb * 1024 * 1024 * 4 // 3 + MAX_BODY_BYTES
+    webmail = settings.message_size_limit_mb * 1024 * 1024 * 4 // 3 + MAX_BODY_BYTES
     return {
         "/api/v1/send": message,
         "/api/send/external": MAX_BODY_BYTES * 11,
         "/api/v1/send/batch": 4 * message,
         "/api/v1/suppressions/import": MAX_BODY_BYTES * 8,
+        # Webmail: attachments in base64 up to the mail server's message size limit.
+        "/api/v1/mail/webmail/send": webmail,
+        "/api/v1/mail/webmail/drafts": webmail,
     }
 
 
@@ -72,6 +83,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         admitted = settings.api_max_concurrent_reads + settings.api_max_concurrent_writes
         threads.total_tokens = max(threads.total_tokens, admitted + HEADROOM_THREADS)
         yield
+        await app.state.imap_pool.close()
         if owns_database:
             db.dispose()
 
@@ -90,6 +102,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     app.state.settings = settings
     app.state.database = db
     app.state.token_touches = {}  # deps._first_touch: service token id -> monotonic time
+    app.state.imap_pool = ImapPool(settings, db)
     errors.install(app)
     for router in (
         auth_router,
@@ -109,6 +122,13 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks_router,
         suppressions_router,
         statistics_router,
+        signatures_router,
+        contacts_router,
+        webmail_send_router,
+        webmail_folders_router,
+        webmail_messages_router,  # before the list: /messages/{folder:path} matches these too
+        # Last: its /messages/{folder:path} would also match the paths of single messages.
+        webmail_lists_router,
     ):
         app.include_router(router)
 

@@ -189,6 +189,7 @@ def dovecot_conf(settings: Settings, paths: Layout, checkpassword: bool = False)
         "  mailbox Sent {\n    special_use = \\Sent\n    auto = subscribe\n  }",
         "  mailbox Trash {\n    special_use = \\Trash\n    auto = subscribe\n  }",
         "  mailbox Junk {\n    special_use = \\Junk\n    auto = subscribe\n  }",
+        "  mailbox Archive {\n    special_use = \\Archive\n    auto = subscribe\n  }",
         "}",
     ]
     return "\n".join(parts) + "\n"
