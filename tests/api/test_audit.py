@@ -41,6 +41,8 @@ def test_every_write_route_leaves_an_entry(
     w = world.path_values()
     uid = secrets.token_hex(3)
     elsewhere = api.tenant()  # the domain created below must not block the tenant delete
+    mail_user = f"info@{world.domain}"
+    minted = api.ok("POST", "/api/v1/auth/mail-token", json={"email": mail_user})["access_token"]
     # (route, values, body, expected action); ordered so that deletes come last.
     steps: list[tuple[str, dict[str, int], Any, str | list[str]]] = [
         ("POST /api/v1/tenants", {}, {"name": f"audited-{uid}"}, "tenant.create"),
@@ -147,6 +149,9 @@ def test_every_write_route_leaves_an_entry(
             "webhook.replay",
         ),
         ("DELETE /api/v1/webhooks/{webhook_id}", w, None, "webhook.delete"),
+        # Who may read whose mail until when (the token is in no entry: test_mail_oauth.py).
+        ("POST /api/v1/auth/mail-token", {}, {"email": mail_user}, "mailbox.mail_token"),
+        ("POST /api/v1/auth/token/revoke", {}, {"token": minted}, "mailbox.mail_token_revoke"),
         ("DELETE /api/v1/mail/aliases/{alias_id}", w, None, "alias.delete"),
         ("DELETE /api/v1/mail/accounts/{mailbox_id}", w, None, "mailbox.delete"),
         ("DELETE /api/v1/mail/alias-domains/{alias_domain_id}", w, None, "alias_domain.delete"),
@@ -172,6 +177,8 @@ def test_every_write_route_leaves_an_entry(
         "POST /api/v1/send/batch",
         "POST /api/send/external",
         "DELETE /api/v1/messages/{message_id}",
+        # Dovecot asking whether a token is active: a read, sent as POST (RFC 7662).
+        "POST /api/v1/auth/token/introspect",
     }
     write_routes = {op.label for op in operations(client.app) if op.method in WRITE_METHODS}  # type: ignore[arg-type]
     assert write_routes - not_audited == {label for label, *_ in steps}, (

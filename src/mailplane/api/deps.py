@@ -6,6 +6,7 @@ before the response goes out (``scope="function"``), or rolls back on any error.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from mailplane.auth import jwt_tokens
-from mailplane.auth.mail_tokens import mailbox_may_log_in
+from mailplane.auth.mail_tokens import mailbox_may_log_in, mailbox_version
 from mailplane.auth.principals import Principal
 from mailplane.auth.secrets import digest
 from mailplane.config import Settings
@@ -214,8 +215,16 @@ def mailbox_user_from_token(database: Database, settings: Settings, token: str) 
     claims = jwt_tokens.decode_mailbox_token(settings, token)
     with database.session(write=False) as session:
         mailbox = session.get(Mailbox, claims.mailbox_id)
-        if mailbox is None or mailbox.tenant_id != claims.tenant_id:
-            raise Unauthenticated("this mailbox no longer exists", code="invalid_token")
+        if (
+            mailbox is None
+            or mailbox.tenant_id != claims.tenant_id
+            # Another mailbox under a reused id, or a password changed since the login.
+            or not hmac.compare_digest(mailbox_version(mailbox), claims.version)
+        ):
+            raise Unauthenticated(
+                "this session has ended (mailbox deleted or password changed): log in again",
+                code="invalid_token",
+            )
         if not mailbox_may_log_in(session, mailbox):
             raise Unauthenticated(
                 "this mailbox, its domain or its tenant is suspended or disabled",

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qs, unquote
 
 import anyio.to_thread
-from fastapi import APIRouter, BackgroundTasks, Depends, Header, Request, Response, status
+from fastapi import APIRouter, BackgroundTasks, Depends, Header, Path, Request, Response, status
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from mailplane.api.deps import (
+    MailboxUserDep,
     PrincipalDep,
     SettingsDep,
     bearer_token,
@@ -19,9 +22,11 @@ from mailplane.api.deps import (
     mailbox_user_from_token,
 )
 from mailplane.api.responses import ERRORS
+from mailplane.audit import service as audit
 from mailplane.auth import jwt_tokens, mail_token_access, mail_tokens, mailbox_sessions, service
 from mailplane.auth.schemas import (
     LoginRequest,
+    MailTokenInfo,
     MailTokenOut,
     MailTokenRequest,
     MeOut,
@@ -31,8 +36,8 @@ from mailplane.auth.schemas import (
 from mailplane.auth.secrets import digest
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.errors import Conflict, InvalidInput, Unauthenticated
-from mailplane.models import Mailbox, ServiceToken, TenantAdmin, utcnow
+from mailplane.errors import Conflict, InvalidInput, NotFound, Unauthenticated
+from mailplane.models import AuditEvent, Mailbox, ServiceToken, TenantAdmin, utcnow
 
 MAX_FORM_BYTES = 16 * 1024
 
@@ -121,12 +126,17 @@ def me(principal: PrincipalDep) -> MeOut:
     )
 
 
+# No body: the caller's own mailbox (an object schema, not "object or null", so that the
+# body walks in tests/api can vary its fields).
+NO_BODY = MailTokenRequest()
+
+
 @router.post("/mail-token", response_model=MailTokenOut)
 def mail_token(
     request: Request,
     settings: SettingsDep,
     background: BackgroundTasks,
-    body: MailTokenRequest | None = None,
+    body: MailTokenRequest = NO_BODY,
     x_service_token: Annotated[str | None, Header()] = None,
     authorization: Annotated[str | None, Header()] = None,
 ) -> MailTokenOut:
@@ -134,7 +144,7 @@ def mail_token(
     mailbox's address as the user name. Mailbox users get one for their own mailbox (or an
     alias address that delivers to it); tenant admins and operators name a mailbox."""
     database = get_database(request)
-    email = body.email if body is not None else None
+    email = body.email
     now = utcnow()
     token = authorization.partition(" ")[2].strip() if authorization else ""
     if not x_service_token and jwt_tokens.token_type(token) == jwt_tokens.MAILBOX_TYPE:
@@ -156,6 +166,21 @@ def mail_token(
                     code="mailbox_suspended",
                 )
             minted = mail_tokens.mint(session, settings, target, principal.kind, now)
+            # Another's mailbox: who may read it now is worth a line in the audit log
+            # (the token's id and expiry, never the token).
+            audit.record(
+                session,
+                principal,
+                "mailbox.mail_token",
+                object_type="mailbox",
+                object_id=target.id,
+                tenant_id=target.tenant_id,
+                details={
+                    "email": target.email,
+                    "jti": minted.jti,
+                    "expires_at": minted.expires_at.isoformat(),
+                },
+            )
     return MailTokenOut(
         access_token=minted.access_token, expires_in=minted.expires_in, email=minted.email
     )
@@ -184,17 +209,22 @@ async def _form(request: Request) -> dict[str, str]:
     return {key: values[0] for key, values in fields.items()}
 
 
+def _is_dovecot(request: Request, settings: Settings) -> bool:
+    scheme, _, value = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "basic" or not value.strip():
+        return False
+    try:
+        user, _, password = base64.b64decode(value.strip()).decode().partition(":")
+    except (ValueError, UnicodeDecodeError):
+        return False
+    return mail_tokens.client_is_dovecot(settings, unquote(user), unquote(password))
+
+
 def _client_authenticated(request: Request, settings: Settings) -> str:
     """The client: Dovecot (HTTP Basic with its derived credentials) or an operator's
     service token. Anything else is 401 invalid_client (RFC 6749 section 5.2)."""
-    scheme, _, value = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() == "basic" and value.strip():
-        try:
-            user, _, password = base64.b64decode(value.strip()).decode().partition(":")
-        except (ValueError, UnicodeDecodeError):
-            user, password = "", ""
-        if mail_tokens.client_is_dovecot(settings, unquote(user), unquote(password)):
-            return "dovecot"
+    if _is_dovecot(request, settings):
+        return "dovecot"
     service_token = request.headers.get("x-service-token")
     if service_token:
         with get_database(request).session(write=False) as session:
@@ -217,10 +247,16 @@ def _client_authenticated(request: Request, settings: Settings) -> str:
 async def introspect(request: Request, settings: SettingsDep) -> JSONResponse:
     """RFC 7662 for Dovecot's oauth2 passdb: active only for an unexpired, unrevoked mail
     token of a mailbox that may log in now."""
+    # Dovecot's Basic credentials are checked here, without a thread: a flood of
+    # unauthenticated calls must not take the four threads that Dovecot's logins wait on.
+    dovecot = _is_dovecot(request, settings)
+    if not dovecot and not request.headers.get("x-service-token"):
+        _client_authenticated(request, settings)  # raises invalid_client
     form = await _form(request)
 
     def run() -> dict[str, Any]:
-        _client_authenticated(request, settings)
+        if not dovecot:
+            _client_authenticated(request, settings)
         token = form.get("token", "")
         if not token:
             raise InvalidInput("the token parameter is missing", code="invalid_request")
@@ -233,17 +269,96 @@ async def introspect(request: Request, settings: SettingsDep) -> JSONResponse:
 
 @router.post("/token/revoke")
 async def revoke(request: Request, settings: SettingsDep) -> Response:
-    """RFC 7009: revokes a mail token. The introspection client and operators revoke any;
-    a mailbox user revokes its own by presenting it (the token proves possession). 200 also
-    for unknown tokens (section 2.2)."""
+    """RFC 7009: revokes a mail token. Whoever holds a token may revoke it (possession is
+    the proof, as for a public client); the introspection client and operators may
+    authenticate too. 200 also for unknown tokens (section 2.2)."""
     form = await _form(request)
 
     def run() -> None:
+        client = _optional_client(request, settings)
         token = form.get("token", "")
         if not token:
             raise InvalidInput("the token parameter is missing", code="invalid_request")
         with get_database(request).transaction() as session:
-            mail_tokens.revoke(session, settings, token, utcnow())
+            revoked = mail_tokens.revoke(session, settings, token, utcnow())
+            if revoked is not None:
+                _audit_revocation(session, revoked, client)
 
     await anyio.to_thread.run_sync(run, limiter=INTROSPECTION_THREADS)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
+
+
+@dataclass(frozen=True)
+class _Actor:
+    kind: str
+    id: int | None
+    name: str
+
+
+def _optional_client(request: Request, settings: Settings) -> _Actor | None:
+    """Who revokes, when it says: Dovecot or an operator's service token."""
+    if _is_dovecot(request, settings):
+        return _Actor("dovecot", None, mail_tokens.DOVECOT_CLIENT_ID)
+    secret = request.headers.get("x-service-token")
+    if not secret:
+        return None
+    with get_database(request).session(write=False) as session:
+        row = session.scalar(
+            select(ServiceToken).where(
+                ServiceToken.token_hash == digest(secret), ServiceToken.revoked_at.is_(None)
+            )
+        )
+        return _Actor("service_token", row.id, row.name) if row is not None else None
+
+
+def _audit_revocation(
+    session: Session, revoked: mail_tokens.Revoked, client: _Actor | None
+) -> None:
+    """Without a client, the actor is the token's holder, acting for its mailbox."""
+    actor = client or _Actor("mailbox", revoked.mailbox_id, revoked.email)
+    session.add(
+        AuditEvent(
+            actor_type=actor.kind,
+            actor_id=actor.id,
+            actor_name=actor.name,
+            tenant_id=revoked.tenant_id,
+            action="mailbox.mail_token_revoke",
+            object_type="mailbox",
+            object_id=revoked.mailbox_id,
+            details={"email": revoked.email, "jti": revoked.jti},
+        )
+    )
+
+
+@router.get("/mail-tokens", response_model=list[MailTokenInfo])
+def list_mail_tokens(request: Request, user: MailboxUserDep) -> list[MailTokenInfo]:
+    """The mailbox user's unexpired, unrevoked mail tokens (never the tokens themselves)."""
+    with get_database(request).session(write=False) as session:
+        rows = mail_tokens.active_tokens(session, user.mailbox_id, utcnow())
+        return [
+            MailTokenInfo(
+                jti=row.jti,
+                issued_to=row.issued_to,
+                created_at=row.created_at,
+                expires_at=row.expires_at,
+            )
+            for row in rows
+        ]
+
+
+@router.delete(
+    "/mail-tokens/{jti}",
+    status_code=status.HTTP_204_NO_CONTENT,
+)
+def delete_mail_token(
+    request: Request,
+    user: MailboxUserDep,
+    jti: Annotated[str, Path(min_length=1, max_length=32, pattern="^[0-9a-f]+$")],
+) -> Response:
+    """Revokes one of the user's own mail tokens; another mailbox's jti is 404."""
+    with get_database(request).transaction() as session:
+        revoked = mail_tokens.revoke_jti(session, jti, utcnow(), mailbox_id=user.mailbox_id)
+        if revoked is None:
+            raise NotFound("no active mail token of yours has this id")
+        _audit_revocation(session, revoked, None)
+    return Response(status_code=status.HTTP_204_NO_CONTENT)

@@ -81,6 +81,9 @@ class MailboxClaims:
     mailbox_id: int
     tenant_id: int
     email: str
+    # mail_tokens.mailbox_version at issue: another mailbox under a reused id, or a changed
+    # password, no longer matches.
+    version: str
     expires_at: datetime
 
 
@@ -90,12 +93,13 @@ class MailAccessClaims:
     mailbox_id: int
     tenant_id: int
     email: str
+    version: str
     issued_at: datetime
     expires_at: datetime
 
 
 def issue_mailbox_token(
-    settings: Settings, *, mailbox_id: int, tenant_id: int, email: str
+    settings: Settings, *, mailbox_id: int, tenant_id: int, email: str, version: str
 ) -> tuple[str, int]:
     lifetime = timedelta(minutes=settings.access_token_minutes)
     now = datetime.now(UTC)
@@ -105,6 +109,7 @@ def issue_mailbox_token(
         "mbx": mailbox_id,
         "tid": tenant_id,
         "email": email,
+        "ver": version,
         "typ": MAILBOX_TYPE,
         "iat": int(now.timestamp()),
         "exp": int((now + lifetime).timestamp()),
@@ -115,7 +120,14 @@ def issue_mailbox_token(
 
 
 def issue_mail_token(
-    settings: Settings, *, jti: str, mailbox_id: int, tenant_id: int, email: str, now: datetime
+    settings: Settings,
+    *,
+    jti: str,
+    mailbox_id: int,
+    tenant_id: int,
+    email: str,
+    version: str,
+    now: datetime,
 ) -> tuple[str, datetime]:
     """A ``mail_access`` JWT for IMAP/SMTP (XOAUTH2, OAUTHBEARER); the caller records the
     jti (MailToken) so that introspection can tell a revoked token."""
@@ -125,6 +137,7 @@ def issue_mail_token(
         "sub": email,
         "mbx": mailbox_id,
         "tid": tenant_id,
+        "ver": version,
         "typ": MAIL_ACCESS_TYPE,
         "scope": MAIL_SCOPE,
         "iat": int(now.timestamp()),
@@ -162,12 +175,13 @@ def token_type(token: str) -> str | None:
 
 
 def decode_mailbox_token(settings: Settings, token: str) -> MailboxClaims:
-    claims = _decode(settings, token, MAILBOX_TYPE, ["mbx", "tid"])
+    claims = _decode(settings, token, MAILBOX_TYPE, ["mbx", "tid", "ver"])
     try:
         return MailboxClaims(
             mailbox_id=int(claims["mbx"]),
             tenant_id=int(claims["tid"]),
             email=str(claims.get("email", "")),
+            version=str(claims["ver"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         )
     except (TypeError, ValueError) as exc:
@@ -175,13 +189,14 @@ def decode_mailbox_token(settings: Settings, token: str) -> MailboxClaims:
 
 
 def decode_mail_token(settings: Settings, token: str) -> MailAccessClaims:
-    claims = _decode(settings, token, MAIL_ACCESS_TYPE, ["mbx", "tid", "jti", "sub", "iat"])
+    claims = _decode(settings, token, MAIL_ACCESS_TYPE, ["mbx", "tid", "jti", "sub", "iat", "ver"])
     try:
         return MailAccessClaims(
             jti=str(claims["jti"]),
             mailbox_id=int(claims["mbx"]),
             tenant_id=int(claims["tid"]),
             email=str(claims["sub"]),
+            version=str(claims["ver"]),
             issued_at=datetime.fromtimestamp(int(claims["iat"]), UTC),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
         )

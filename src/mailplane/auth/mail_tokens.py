@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from mailplane.auth import jwt_tokens
@@ -55,12 +55,22 @@ def client_is_dovecot(settings: Settings, client_id: str, client_secret: str) ->
     )
 
 
+def mailbox_version(mailbox: Mailbox) -> str:
+    """What a mailbox's tokens are bound to besides its id: the storage id (never reused,
+    unlike an id in SQLite, which hands the largest deleted id to the next row) and the
+    time of the last password change (a new password ends every session and mail token)."""
+    seed = f"{mailbox.storage_id}|{mailbox.password_changed_at.timestamp():.6f}"
+    return hashlib.sha256(seed.encode()).hexdigest()[:32]
+
+
 @dataclass(frozen=True)
 class MintedToken:
     access_token: str
     expires_in: int
     email: str
     mailbox_id: int
+    jti: str
+    expires_at: datetime
 
 
 def mint(
@@ -74,6 +84,7 @@ def mint(
         mailbox_id=mailbox.id,
         tenant_id=mailbox.tenant_id,
         email=mailbox.email,
+        version=mailbox_version(mailbox),
         now=now,
     )
     session.add(
@@ -91,6 +102,8 @@ def mint(
         expires_in=int((expires - now).total_seconds()),
         email=mailbox.email,
         mailbox_id=mailbox.id,
+        jti=jti,
+        expires_at=expires,
     )
 
 
@@ -129,6 +142,7 @@ def introspect(session: Session, settings: Settings, token: str, now: datetime) 
         or mailbox.tenant_id != claims.tenant_id
         # A mailbox deleted and made again under the same address is another mailbox.
         or mailbox.email != claims.email
+        or not hmac.compare_digest(mailbox_version(mailbox), claims.version)
         or not mailbox_may_log_in(session, mailbox)
     ):
         return INACTIVE
@@ -145,25 +159,65 @@ def introspect(session: Session, settings: Settings, token: str, now: datetime) 
     }
 
 
-def revoke(session: Session, settings: Settings, token: str, now: datetime) -> int | None:
-    """RFC 7009: the token's mailbox id when it was a valid signed mail token (now revoked),
-    None otherwise; the caller answers 200 either way (section 2.2)."""
+@dataclass(frozen=True)
+class Revoked:
+    jti: str
+    mailbox_id: int
+    tenant_id: int
+    email: str
+
+
+def revoke(session: Session, settings: Settings, token: str, now: datetime) -> Revoked | None:
+    """RFC 7009: what was revoked when this is a valid signed mail token that was active
+    until now, None otherwise (unknown, forged, revoked before); the caller answers 200
+    either way (section 2.2)."""
     try:
         claims = jwt_tokens.decode_mail_token(settings, token)
     except Unauthenticated:
         return None
-    session.execute(
-        update(MailToken)
-        .where(MailToken.jti == claims.jti, MailToken.revoked_at.is_(None))
-        .values(revoked_at=now)
+    return revoke_jti(session, claims.jti, now)
+
+
+def revoke_jti(
+    session: Session, jti: str, now: datetime, mailbox_id: int | None = None
+) -> Revoked | None:
+    """Revokes one token by its id (``mailbox_id``: only if it is that mailbox's)."""
+    query = select(MailToken).where(MailToken.jti == jti, MailToken.revoked_at.is_(None))
+    if mailbox_id is not None:
+        query = query.where(MailToken.mailbox_id == mailbox_id)
+    row = session.scalar(query.with_for_update())
+    if row is None:
+        return None
+    row.revoked_at = now
+    mailbox = session.get(Mailbox, row.mailbox_id)
+    session.flush()
+    return Revoked(
+        jti=row.jti,
+        mailbox_id=row.mailbox_id,
+        tenant_id=row.tenant_id,
+        email=mailbox.email if mailbox is not None else "",
     )
-    return claims.mailbox_id
 
 
 def prune(session: Session, now: datetime) -> int:
     """Expired rows answer inactive anyway (the JWT has expired too): drop them."""
     result = session.execute(delete(MailToken).where(MailToken.expires_at < now))
     return int(getattr(result, "rowcount", 0) or 0)
+
+
+def active_tokens(session: Session, mailbox_id: int, now: datetime) -> list[MailToken]:
+    """The mailbox's unexpired, unrevoked tokens, newest first."""
+    return list(
+        session.scalars(
+            select(MailToken)
+            .where(
+                MailToken.mailbox_id == mailbox_id,
+                MailToken.revoked_at.is_(None),
+                MailToken.expires_at > now,
+            )
+            .order_by(MailToken.created_at.desc(), MailToken.jti)
+        )
+    )
 
 
 def tokens_of(session: Session, mailbox_id: int) -> list[MailToken]:

@@ -7,11 +7,11 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from mailplane.auth import jwt_tokens, throttling
-from mailplane.auth.mail_tokens import mailbox_may_log_in
+from mailplane.auth.mail_tokens import mailbox_may_log_in, mailbox_version
 from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import digest, new_secret
 from mailplane.auth.service import INVALID_REFRESH, account_key, login_limits
@@ -36,7 +36,11 @@ class MailboxSession:
 
 def _issue(database: Database, settings: Settings, mailbox: Mailbox, family: str) -> MailboxSession:
     access, expires_in = jwt_tokens.issue_mailbox_token(
-        settings, mailbox_id=mailbox.id, tenant_id=mailbox.tenant_id, email=mailbox.email
+        settings,
+        mailbox_id=mailbox.id,
+        tenant_id=mailbox.tenant_id,
+        email=mailbox.email,
+        version=mailbox_version(mailbox),
     )
     refresh = new_secret(MAILBOX_REFRESH_PREFIX)
     with database.transaction() as session:
@@ -119,6 +123,10 @@ def refresh(database: Database, settings: Settings, token: str) -> MailboxSessio
         if claimed is None and row.revoked_at is not None:
             _revoke_family(session, row.family_id, now)
         mailbox = session.get(Mailbox, row.mailbox_id) if claimed is not None else None
+        if mailbox is not None and row.created_at < mailbox.password_changed_at:
+            # A login from before the last password change: the new password ends it.
+            _revoke_family(session, row.family_id, now)
+            mailbox = None
         allowed = mailbox is not None and mailbox_may_log_in(session, mailbox)
         if mailbox is not None:
             session.expunge(mailbox)
@@ -146,3 +154,11 @@ def logout(database: Database, token: str) -> None:
         )
         if row is not None:
             _revoke_family(session, row.family_id, utcnow())
+
+
+def prune(session: Session, now: datetime) -> int:
+    """Expired logins cannot be refreshed any more, nor is their reuse worth detecting."""
+    result = session.execute(
+        delete(MailboxRefreshToken).where(MailboxRefreshToken.expires_at < now)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -62,6 +63,16 @@ class MailTokenOut(ResponseModel):
     token_type: str = "Bearer"  # noqa: S105
     expires_in: int
     email: str
+
+
+class MailTokenInfo(ResponseModel):
+    """A minted mail token, without the token: its id (to revoke it), who asked for it
+    (mailbox, tenant_admin, service_token, webmail) and its lifetime."""
+
+    jti: str
+    issued_to: str
+    created_at: datetime
+    expires_at: datetime
 
 
 class MeOut(ResponseModel):

@@ -34,6 +34,7 @@ DEFAULT_BULK = 1_000
 
 _AGE = re.compile(r"^\s*(\d{1,9})\s*([smhdw])\s*$")
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+MAX_AGE_SECONDS = 100 * 366 * 86400
 
 
 def parse_age(text: str, what: str = "age") -> timedelta:
@@ -43,7 +44,11 @@ def parse_age(text: str, what: str = "age") -> timedelta:
         raise InvalidInput(
             f"{what} must be a number and a unit (s, m, h, d, w), like 2h", code="invalid_age"
         )
-    return timedelta(seconds=int(match.group(1)) * _AGE_UNITS[match.group(2)])
+    seconds = int(match.group(1)) * _AGE_UNITS[match.group(2)]
+    # Beyond a century "now minus the age" leaves the calendar (an OverflowError, a 500).
+    if seconds > MAX_AGE_SECONDS:
+        raise InvalidInput(f"{what} may be at most 100 years", code="invalid_age")
+    return timedelta(seconds=seconds)
 
 
 class Action(StrEnum):

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from mailplane.auth import mail_tokens, mailbox_sessions
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.db.overload import overload_of
@@ -199,11 +200,16 @@ SWEEP_SECONDS = 3600.0
 
 
 def forget_old_jobs(settings: Settings, database: Database, now: datetime | None = None) -> int:
-    before = (now or utcnow()) - timedelta(days=settings.jobs_keep_days)
+    now = now or utcnow()
+    before = now - timedelta(days=settings.jobs_keep_days)
     with database.transaction() as session:
         removed = forget_finished(session, before)
+        # Expired mail tokens and mailbox logins: their rows only answer "inactive".
+        tokens = mail_tokens.prune(session, now) + mailbox_sessions.prune(session, now)
     if removed:
         log.info("jobs: deleted %s jobs finished before %s", removed, before.isoformat())
+    if tokens:
+        log.info("auth: deleted %s expired mail tokens and mailbox logins", tokens)
     return removed
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from mailplane.config import Settings
 from mailplane.mailserver import requirements, tls
+from mailplane.mailserver.dovecot_config import OAUTH2_CHECK
 from mailplane.mailserver.layout import Layout, SqliteTarget, database_target, layout
 from mailplane.mailserver.render import render
 from mailplane.runtime import file_modes
@@ -141,6 +142,8 @@ def write_config(settings: Settings, files: dict[Path, str], paths: Layout) -> N
             mode, group = 0o644, "root"
         elif path.is_relative_to(paths.postfix_config):
             mode, group = file_modes.DAEMON_CONFIG_MODE, "postfix"
+        elif path.name == OAUTH2_CHECK:
+            mode, group = file_modes.PRIVATE_DIR_MODE, "dovecot"  # 0750: a program
         else:
             mode, group = file_modes.DAEMON_CONFIG_MODE, "dovecot"
         if os.geteuid() == 0:

@@ -9,6 +9,7 @@ from pathlib import Path
 from mailplane.auth.mail_tokens import introspection_url
 from mailplane.config import Settings
 from mailplane.live_events.push_client import push_rendered, push_secret, push_url
+from mailplane.mailserver import oauth2_check
 from mailplane.mailserver.layout import DatabaseTarget, Layout, PostgresTarget, SqliteTarget
 from mailplane.mailserver.postfix_config import quota_reply
 from mailplane.names import LOCAL_PART_CHARACTERS
@@ -70,7 +71,11 @@ def oauth2_conf(settings: Settings) -> str:
     )
 
 
-def dovecot_conf(settings: Settings, paths: Layout) -> str:
+# The checkpassword program for XOAUTH2/OAUTHBEARER on PostgreSQL (0750 root:dovecot).
+OAUTH2_CHECK = "mailplane-oauth2-check"
+
+
+def dovecot_conf(settings: Settings, paths: Layout, checkpassword: bool = False) -> str:
     is_test = settings.env == "test"
     addr = settings.mail_listen_address
     mechanisms = "plain login xoauth2 oauthbearer"
@@ -154,13 +159,22 @@ def dovecot_conf(settings: Settings, paths: Layout) -> str:
         # Pitfall P2: without this every failed SASL login from 127.0.0.1 delays all later
         # ones by up to 15 s. Production keeps the penalty.
         parts.append("service anvil {\n  unix_listener anvil-auth-penalty {\n    mode = 0\n  }\n}")
-    parts.append(
-        "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
-        f"  args = {paths.dovecot_config / 'dovecot-oauth2.conf.ext'}\n}}"
-    )
     sql_args = paths.dovecot_config / "dovecot-sql.conf.ext"
+    oauth2_args = paths.dovecot_config / "dovecot-oauth2.conf.ext"
+    if checkpassword:
+        # PostgreSQL: the oauth2 passdb would crash Dovecot's auth (see oauth2_check.py).
+        oauth2_passdb = (
+            "passdb {\n  driver = checkpassword\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {paths.dovecot_config / OAUTH2_CHECK}\n}}"
+        )
+    else:
+        oauth2_passdb = (
+            "passdb {\n  driver = oauth2\n  mechanisms = xoauth2 oauthbearer\n"
+            f"  args = {oauth2_args}\n}}"
+        )
     parts += [
         f"passdb {{\n  driver = sql\n  mechanisms = plain login\n  args = {sql_args}\n}}",
+        oauth2_passdb,
         f"userdb {{\n  driver = sql\n  args = {sql_args}\n}}",
         "protocol imap {\n  mail_plugins = $mail_plugins imap_quota\n}",
         *push_conf(settings, paths),
@@ -214,11 +228,15 @@ def push_script() -> str:
 
 
 def render_dovecot(settings: Settings, paths: Layout, target: DatabaseTarget) -> dict[Path, str]:
+    checkpassword = isinstance(target, PostgresTarget)
+    oauth2_args = paths.dovecot_config / "dovecot-oauth2.conf.ext"
     files = {
-        paths.dovecot_conf: dovecot_conf(settings, paths),
+        paths.dovecot_conf: dovecot_conf(settings, paths, checkpassword),
         paths.dovecot_config / "dovecot-sql.conf.ext": sql_conf(settings, target),
-        paths.dovecot_config / "dovecot-oauth2.conf.ext": oauth2_conf(settings),
+        oauth2_args: oauth2_conf(settings),
     }
     if push_rendered(settings):
         files[paths.dovecot_config / PUSH_SCRIPT] = push_script()
+    if checkpassword:
+        files[paths.dovecot_config / OAUTH2_CHECK] = oauth2_check.program(str(oauth2_args))
     return files

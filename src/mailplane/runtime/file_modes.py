@@ -96,6 +96,11 @@ def private_paths(settings: Settings) -> list[Private]:
             rules.append(Private(path, DAEMON_CONFIG_MODE, "postfix"))
     for path in sorted(dovecot_etc.glob("*.ext")) if dovecot_etc.is_dir() else []:
         rules.append(Private(path, DAEMON_CONFIG_MODE, "dovecot"))
+    # The XOAUTH2 checkpassword program on PostgreSQL (mailserver/oauth2_check.py): run,
+    # never written, by Dovecot's auth.
+    program = dovecot_etc / "mailplane-oauth2-check"
+    if program.exists():
+        rules.append(Private(program, PRIVATE_DIR_MODE, "dovecot"))
     return rules
 
 
