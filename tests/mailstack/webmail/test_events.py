@@ -218,6 +218,7 @@ def test_refused_tokens(
             "tid": alice.tenant_id,
             "email": alice.email,
             "typ": jwt_tokens.MAILBOX_TYPE,
+            "ver": "0" * 16,
             "iat": int((datetime.now(UTC) - timedelta(hours=2)).timestamp()),
             "exp": int((datetime.now(UTC) - timedelta(hours=1)).timestamp()),
         },
