@@ -35,12 +35,23 @@ async def _find(client: ImapClient, name: str) -> Folder:
     raise NotFound("this folder does not exist", code="folder_not_found")
 
 
+# The order a mail client shows them in; other folders follow by name.
+ROLE_ORDER = ("\\Inbox", "\\Drafts", "\\Sent", "\\Archive", "\\Junk", "\\Trash")
+
+
+def _display_order(folder: Folder) -> tuple[int, str]:
+    role = folder.special_use
+    rank = ROLE_ORDER.index(role) if role in ROLE_ORDER else len(ROLE_ORDER)
+    return rank, folder.name.casefold()
+
+
 @router.get("/folders", response_model=list[FolderOut])
 async def list_folders(user: MailboxUserDep, pool: PoolDep) -> list[FolderOut]:
-    """Every folder with its total and unread counts (one LIST-STATUS round trip)."""
+    """Every folder with its total and unread counts (one LIST-STATUS round trip): INBOX,
+    Drafts, Sent, Archive, Junk, Trash, then the others by name."""
     async with imap_session(pool, user) as client:
         folders = await client.list_folders()
-    return [_out(folder) for folder in folders]
+    return [_out(folder) for folder in sorted(folders, key=_display_order)]
 
 
 @router.post("/folders", response_model=FolderOut, status_code=status.HTTP_201_CREATED)

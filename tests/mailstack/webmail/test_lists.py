@@ -45,7 +45,16 @@ def test_folders_with_counts_and_non_ascii_names(
     user = mail_user()
     mailstack.deliver(message("alice@outside.test", user.email), user.email)
     wait_for_total(user, "INBOX", 1)
-    folders = {f["name"]: f for f in user.web.ok("GET", "/api/v1/mail/webmail/folders")}
+    listed = user.web.ok("GET", "/api/v1/mail/webmail/folders")
+    assert [f["name"] for f in listed[:6]] == [
+        "INBOX",
+        "Drafts",
+        "Sent",
+        "Archive",
+        "Junk",
+        "Trash",
+    ]
+    folders = {f["name"]: f for f in listed}
     assert folders["INBOX"]["total"] == 1
     assert folders["INBOX"]["unseen"] == 1
     assert folders["Sent"]["special_use"] == "\\Sent"
