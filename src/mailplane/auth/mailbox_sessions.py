@@ -7,10 +7,10 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mailplane.auth import jwt_tokens, throttling
+from mailplane.auth import jwt_tokens, refresh_rotation, throttling
 from mailplane.auth.mail_tokens import mailbox_may_log_in, mailbox_version
 from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import digest, new_secret
@@ -101,59 +101,32 @@ def is_mailbox_refresh_token(token: str) -> bool:
 
 
 def refresh(database: Database, settings: Settings, token: str) -> MailboxSession:
-    """Rotation with reuse detection, as for tenant admins (auth/service.py refresh)."""
+    """Rotation with reuse detection (auth/refresh_rotation.py)."""
     now = utcnow()
     with database.transaction() as session:
-        row = session.scalar(
-            select(MailboxRefreshToken).where(MailboxRefreshToken.token_hash == digest(token))
-        )
-        if row is None:
-            raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
-        claimed = session.scalar(
-            update(MailboxRefreshToken)
-            .where(
-                MailboxRefreshToken.id == row.id,
-                MailboxRefreshToken.revoked_at.is_(None),
-                MailboxRefreshToken.expires_at > now,
-            )
-            .values(revoked_at=now)
-            .returning(MailboxRefreshToken.id)
-            .execution_options(synchronize_session=False)
-        )
-        if claimed is None and row.revoked_at is not None:
-            _revoke_family(session, row.family_id, now)
-        mailbox = session.get(Mailbox, row.mailbox_id) if claimed is not None else None
-        if mailbox is not None and row.created_at < mailbox.password_changed_at:
-            # A login from before the last password change: the new password ends it.
-            _revoke_family(session, row.family_id, now)
-            mailbox = None
+        claim = refresh_rotation.claim(session, MailboxRefreshToken, token, now)
+        row = claim.row
+        mailbox = None
+        if claim.claimed and isinstance(row, MailboxRefreshToken):
+            mailbox = session.get(Mailbox, row.mailbox_id)
+            if mailbox is not None and row.created_at < mailbox.password_changed_at:
+                # A login from before the last password change: the new password ends it.
+                refresh_rotation.revoke_family(session, MailboxRefreshToken, row.family_id, now)
+                mailbox = None
         allowed = mailbox is not None and mailbox_may_log_in(session, mailbox)
         if mailbox is not None:
             session.expunge(mailbox)
-        family = row.family_id
-    if claimed is None or mailbox is None:
+        family = row.family_id if row is not None else ""
+    if mailbox is None:
         raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
     if not allowed:
         raise Unauthenticated(SUSPENDED, code="account_disabled")
     return _issue(database, settings, mailbox, family)
 
 
-def _revoke_family(session: Session, family: str, now: datetime) -> None:
-    session.execute(
-        update(MailboxRefreshToken)
-        .where(MailboxRefreshToken.family_id == family, MailboxRefreshToken.revoked_at.is_(None))
-        .values(revoked_at=now)
-        .execution_options(synchronize_session=False)
-    )
-
-
 def logout(database: Database, token: str) -> None:
     with database.transaction() as session:
-        row = session.scalar(
-            select(MailboxRefreshToken).where(MailboxRefreshToken.token_hash == digest(token))
-        )
-        if row is not None:
-            _revoke_family(session, row.family_id, utcnow())
+        refresh_rotation.revoke_login(session, MailboxRefreshToken, token, utcnow())
 
 
 def prune(session: Session, now: datetime) -> int:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import secrets
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from mailplane.auth import jwt_tokens, throttling
+from mailplane.auth import jwt_tokens, refresh_rotation, throttling
 from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import REFRESH_TOKEN_PREFIX, digest, new_secret
 from mailplane.config import Settings
@@ -128,42 +128,18 @@ def login(
 def refresh(
     database: Database, settings: Settings, token: str
 ) -> tuple[TenantAdmin, str, int, str]:
-    """Rotation: each refresh token works once; the answer carries its successor.
-
-    A token presented again after its rotation was copied: the thief or the owner holds
-    the successor, and we cannot tell which, so the whole family (the login it came from)
-    is revoked (OAuth 2.0 Security BCP, RFC 9700 section 4.14.2).
-    """
+    """Rotation with reuse detection (auth/refresh_rotation.py)."""
     now = utcnow()
     with database.transaction() as session:
-        row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(token)))
-        if row is None:
-            raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
-        # The claim is the UPDATE itself: of two requests with the same token, one wins.
-        claimed = session.scalar(
-            update(RefreshToken)
-            .where(
-                RefreshToken.id == row.id,
-                RefreshToken.revoked_at.is_(None),
-                RefreshToken.expires_at > now,
-            )
-            .values(revoked_at=now)
-            .returning(RefreshToken.id)
-            .execution_options(synchronize_session=False)
-        )
-        reused = claimed is None and row.revoked_at is not None
-        if reused:
-            session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=now)
-                .execution_options(synchronize_session=False)
-            )
-        admin = session.get(TenantAdmin, row.admin_id) if claimed is not None else None
-        tenant = session.get(Tenant, admin.tenant_id) if admin is not None else None
-        family_id = row.family_id
-    # Outside the transaction: the family's revocation above is committed first.
-    if claimed is None:
+        claim = refresh_rotation.claim(session, RefreshToken, token, now)
+        row = claim.row
+        admin = tenant = None
+        if claim.claimed and isinstance(row, RefreshToken):
+            admin = session.get(TenantAdmin, row.admin_id)
+            tenant = session.get(Tenant, admin.tenant_id) if admin is not None else None
+        family_id = row.family_id if row is not None else ""
+    # Outside the transaction: a reused token's family revocation is committed first.
+    if not claim.claimed:
         raise Unauthenticated(INVALID_REFRESH, code="invalid_token")
     if admin is None or not admin.active or tenant is None or tenant.status != "active":
         raise Unauthenticated("this account or its tenant is suspended", code="account_disabled")
@@ -174,11 +150,4 @@ def refresh(
 def logout(database: Database, token: str) -> None:
     """Ends the session: every token of the family, not only the one presented."""
     with database.transaction() as session:
-        row = session.scalar(select(RefreshToken).where(RefreshToken.token_hash == digest(token)))
-        if row is not None:
-            session.execute(
-                update(RefreshToken)
-                .where(RefreshToken.family_id == row.family_id, RefreshToken.revoked_at.is_(None))
-                .values(revoked_at=utcnow())
-                .execution_options(synchronize_session=False)
-            )
+        refresh_rotation.revoke_login(session, RefreshToken, token, utcnow())
