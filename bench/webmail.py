@@ -26,17 +26,13 @@ import argparse
 import json
 import os
 import random
-import secrets
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +40,6 @@ import httpx
 
 from mailplane import migrations
 from mailplane.auth import service_tokens
-from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.mailserver import bootstrap
 from mailplane.mailserver.processes import MailServers
@@ -54,108 +49,11 @@ sys.path.insert(0, str(ROOT))
 
 from tests.support.maildir import fill_inbox  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from webmail_events import api_process, make_settings, percentile  # noqa: E402
+
 PASSWORD = "bench-password-1"
 PER_PAGE = 50
-
-
-def free_port(taken: set[int]) -> int:
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port: int = sock.getsockname()[1]
-        if port not in taken:
-            taken.add(port)
-            return port
-
-
-def make_settings(state: Path) -> Settings:
-    taken: set[int] = set()
-    names = (
-        "smtp_port",
-        "submission_port",
-        "submissions_port",
-        "inject_port",
-        "imap_port",
-        "imaps_port",
-        "intake_port",
-        "bounce_port",
-        "api_port",
-    )
-    return Settings.model_validate(
-        {
-            "env": "test",
-            "state_dir": state,
-            "database_url": f"sqlite:///{state / 'mailplane.db'}",
-            "secret_key": secrets.token_urlsafe(32),
-            "mail_fsync": False,
-            "argon2_memory_kib": 1024,
-            "argon2_time_cost": 1,
-            **{name: free_port(taken) for name in names},
-        }
-    )
-
-
-def environment(settings: Settings, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MAILPLANE_")}
-    for name in type(settings).model_fields:
-        value = getattr(settings, name)
-        if value is None:
-            continue
-        if hasattr(value, "get_secret_value"):
-            value = value.get_secret_value()
-        if isinstance(value, bool):
-            env[f"MAILPLANE_{name.upper()}"] = "true" if value else "false"
-        elif isinstance(value, list | dict):
-            env[f"MAILPLANE_{name.upper()}"] = json.dumps(value, default=str)
-        else:
-            env[f"MAILPLANE_{name.upper()}"] = str(value)
-    env.update({f"MAILPLANE_{k.upper()}": v for k, v in extra.items()})
-    return env
-
-
-PROFILE: Path | None = None  # --profile: py-spy's collapsed stacks of the pooled API
-
-
-@contextmanager
-def api_server(settings: Settings, profile: Path | None = None, **extra: str) -> Iterator[str]:
-    command = [sys.executable, "-m", "mailplane.cli.main", "serve"]
-    if profile is not None:
-        spy = Path(sys.executable).with_name("py-spy")
-        command = [str(spy), "record", "--format", "raw", "-o", str(profile), "--", *command]
-    process = subprocess.Popen(
-        command,
-        env=environment(settings, **extra),
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{settings.api_port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise RuntimeError("the API did not start")
-            time.sleep(0.1)
-        yield url
-    finally:
-        # py-spy writes its profile on SIGINT (and stops the server it runs).
-        os.killpg(process.pid, signal.SIGINT if profile else signal.SIGTERM)
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
 
 
 def timed(requests: int, call: Callable[[int], httpx.Response]) -> list[float] | None:
@@ -243,7 +141,7 @@ def main() -> int:
 
     state = Path(tempfile.mkdtemp(prefix="mpw-", dir="/tmp"))
     os.chmod(state, 0o755)  # noqa: S103 (Postfix and Dovecot users traverse it)
-    settings = make_settings(state)
+    settings = make_settings(state, state / "mailplane.db")
     servers: MailServers | None = None
     try:
         bootstrap.prepare_state(settings)
@@ -254,7 +152,7 @@ def main() -> int:
         servers = MailServers(settings)
         servers.start()
         figures: dict[str, Any] = {"messages": count, "requests": requests}
-        with api_server(settings, args.profile) as url:
+        with api_process(settings, args.profile) as url:
             operator = httpx.Client(base_url=url, timeout=30, headers={"x-service-token": token})
             tenant = operator.post("/api/v1/tenants", json={"name": "bench"}).json()
             domain = operator.post(
@@ -283,7 +181,7 @@ def main() -> int:
                 figures["first_list_after_fill_s"] = round(time.perf_counter() - started, 2)
             print(f"{count} messages written in {figures['fill_s']} s, indexed by the first list")
             pooled = measure(url, box["email"], count, requests, "pooled")
-        with api_server(settings, webmail_pool_reuse="false") as url:
+        with api_process(settings, None, webmail_pool_reuse="false") as url:
             fresh = measure(url, box["email"], count, requests, "new connection")
         figures["pooled"] = pooled
         figures["new_connection"] = fresh

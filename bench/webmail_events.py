@@ -26,6 +26,7 @@ import os
 import random
 import secrets
 import shutil
+import signal
 import smtplib
 import statistics
 import subprocess
@@ -84,7 +85,9 @@ def make_settings(state: Path, db: Path) -> Settings:
 
 
 @contextmanager
-def api_process(settings: Settings, **overrides: str) -> Iterator[str]:
+def api_process(settings: Settings, profile: Path | None = None, **overrides: str) -> Iterator[str]:
+    """``mailplane serve`` on settings.api_port; ``profile``: under py-spy, which writes
+    its collapsed stacks there on SIGINT."""
     env = {
         **os.environ,
         "MAILPLANE_ENV": "test",
@@ -98,8 +101,13 @@ def api_process(settings: Settings, **overrides: str) -> Iterator[str]:
     }
     log = settings.state_dir / "log" / "api.log"
     with log.open("ab") as out:
+        command = [sys.executable, "-m", "mailplane.cli.main", "serve"]
+        command += ["--port", str(settings.api_port)]
+        if profile is not None:
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            command = [spy, "record", "--format", "raw", "-o", str(profile), "--", *command]
         server = subprocess.Popen(
-            [sys.executable, "-m", "mailplane.cli.main", "serve", "--port", str(settings.api_port)],
+            command,
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -118,7 +126,10 @@ def api_process(settings: Settings, **overrides: str) -> Iterator[str]:
             time.sleep(0.1)
         yield url
     finally:
-        server.terminate()
+        if profile is not None:
+            server.send_signal(signal.SIGINT)
+        else:
+            server.terminate()
         try:
             server.wait(timeout=15)
         except subprocess.TimeoutExpired:
@@ -238,7 +249,7 @@ def main() -> int:
             ]
             wanted = args.sources.split(",")
             for source, n, overrides, email in [run for run in runs if run[0] in wanted]:
-                with api_process(settings, **overrides) as url:
+                with api_process(settings, None, **overrides) as url:
                     token = login(url, email)
                     results[source] = asyncio.run(
                         measure_events(
