@@ -97,9 +97,14 @@ class Admission:
         headers = Headers(scope=scope)
         scheme, _, token = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and token.strip():
+            token = token.strip()
             try:
-                claims = jwt_tokens.decode_access_token(self.settings, token.strip())
-                return f"tenant:{claims.tenant_id}"
+                if jwt_tokens.token_type(token) == jwt_tokens.MAILBOX_TYPE:
+                    # A mailbox user's webmail requests take their tenant's turns.
+                    return (
+                        f"tenant:{jwt_tokens.decode_mailbox_token(self.settings, token).tenant_id}"
+                    )
+                return f"tenant:{jwt_tokens.decode_access_token(self.settings, token).tenant_id}"
             except Unauthenticated:
                 pass
         # Anything else (a service token included: its validity is not known here, and a
