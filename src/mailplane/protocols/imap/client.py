@@ -18,98 +18,33 @@ import contextlib
 import re
 import ssl
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from mailplane.protocols.imap.mutf7 import MailboxNameError, decode_mailbox, encode_mailbox
+from mailplane.protocols.imap.errors import ImapCommandError, ImapConnectionError, ImapError
+from mailplane.protocols.imap.mutf7 import MailboxNameError, decode_mailbox
 from mailplane.protocols.imap.parsing import ParseError, Response, parse_response
+from mailplane.protocols.imap.values import (
+    Folder,
+    Literal,
+    Selected,
+    check_sequence_set,
+    expand_uids,
+    mailbox_argument,
+    number,
+    quote,
+    status_pairs,
+    thread_ints,
+)
 
 # The largest single response we accept: a message literal up to the platform's size limit
 # and then some. A response beyond it is a broken or hostile server.
 DEFAULT_MAX_RESPONSE = 256 * 1024 * 1024
 _LITERAL_AT_END = re.compile(rb"\{(\d+)\+?\}$")
-_SEQUENCE_SET = re.compile(r"^(\d+|\*)(:(\d+|\*))?(,(\d+|\*)(:(\d+|\*))?)*$")
 NUMERIC_FETCH_ITEMS = frozenset({"UID", "RFC822.SIZE"})
 SPECIAL_USE = frozenset(
     {"\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"}
 )
-
-
-class ImapError(Exception):
-    pass
-
-
-class ImapConnectionError(ImapError):
-    """The connection failed, timed out or was closed: retry on a new one."""
-
-
-class ImapCommandError(ImapError):
-    """The server answered NO or BAD; ``code`` is its response code (NONEXISTENT, ...)."""
-
-    def __init__(self, command: str, response: Response) -> None:
-        super().__init__(f"{command}: {response.name} {response.text}")
-        self.status = response.name
-        self.code = response.code_name
-        self.text = response.text
-
-    @property
-    def missing_mailbox(self) -> bool:
-        """RFC 5530 NONEXISTENT, or Dovecot 2.3's plain "Mailbox doesn't exist" text."""
-        return self.code == "NONEXISTENT" or self.text.startswith("Mailbox doesn't exist")
-
-
-@dataclass(frozen=True)
-class Literal:
-    """A command argument sent as a literal (binary safe: messages, odd names)."""
-
-    data: bytes
-
-
-@dataclass(frozen=True)
-class Selected:
-    name: str
-    exists: int
-    uidvalidity: int
-    uidnext: int
-    readonly: bool
-
-
-@dataclass(frozen=True)
-class Folder:
-    name: str  # decoded (Unicode)
-    delimiter: str | None
-    flags: frozenset[str]
-    special_use: str | None
-    messages: int | None
-    unseen: int | None
-
-    @property
-    def selectable(self) -> bool:
-        return not {"\\noselect", "\\nonexistent"} & {f.lower() for f in self.flags}
-
-
-def quote(text: str) -> str | Literal:
-    """A string argument: quoted when it can be, else a literal (CR, LF, NUL or 8-bit)."""
-    if any(c in text for c in "\r\n\0") or not text.isascii():
-        return Literal(text.encode())
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def mailbox_argument(name: str) -> str | Literal:
-    return quote(encode_mailbox(name))
-
-
-def check_sequence_set(ids: str) -> str:
-    if not _SEQUENCE_SET.match(ids):
-        raise ValueError(f"not a sequence set: {ids!r}")
-    return ids
-
-
-def _number(value: Any) -> int:
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    raise ImapError(f"expected a number, got {value!r}")
 
 
 class ImapClient:
@@ -370,7 +305,7 @@ class ImapClient:
         responses = await self.execute("STATUS", mailbox_argument(name), f"({' '.join(items)})")
         for response in responses:
             if response.name == "STATUS" and len(response.data) >= 2:
-                return _status_pairs(response.data[1])
+                return status_pairs(response.data[1])
         raise ImapError("the server sent no STATUS")
 
     async def list_folders(self) -> list[Folder]:
@@ -390,7 +325,7 @@ class ImapClient:
             elif response.name == "STATUS" and len(response.data) >= 2:
                 raw = response.data[0]
                 raw_name = raw.decode() if isinstance(raw, bytes) else str(raw)
-                statuses[raw_name] = _status_pairs(response.data[1])
+                statuses[raw_name] = status_pairs(response.data[1])
         folders = []
         for raw_name, delimiter, flags in listed:
             try:
@@ -451,7 +386,7 @@ class ImapClient:
             for index in range(0, len(values) - 1, 2):
                 key = str(values[index]).upper()
                 value = values[index + 1]
-                item[key] = _number(value) if key in NUMERIC_FETCH_ITEMS else value
+                item[key] = number(value) if key in NUMERIC_FETCH_ITEMS else value
             messages.append(item)
         if self.selected is not None:
             self._apply_untagged(responses)
@@ -467,7 +402,7 @@ class ImapClient:
         found: list[int] = []
         for response in responses:
             if response.name == "SEARCH":
-                found.extend(_number(v) for v in response.data)
+                found.extend(number(v) for v in response.data)
         return found
 
     async def thread(self, algorithm: str = "REFERENCES", criteria: str = "ALL") -> list[Any]:
@@ -475,7 +410,7 @@ class ImapClient:
         responses = await self.execute("UID THREAD", algorithm, "UTF-8", criteria)
         for response in responses:
             if response.name == "THREAD":
-                return [_thread_ints(node) for node in response.data]
+                return [thread_ints(node) for node in response.data]
         return []
 
     async def store(self, uids: str, operation: str, flags: Sequence[str]) -> None:
@@ -498,7 +433,7 @@ class ImapClient:
             if response.code_name == "COPYUID" and response.code:
                 parts = response.code.split()
                 if len(parts) == 4:
-                    return dict(zip(_expand(parts[2]), _expand(parts[3]), strict=False))
+                    return dict(zip(expand_uids(parts[2]), expand_uids(parts[3]), strict=False))
         return {}
 
     async def expunge_uids(self, uids: str) -> None:
@@ -594,31 +529,3 @@ class ImapClient:
                 responses.append(response)
         finally:
             self._lock.release()
-
-
-def _status_pairs(values: Any) -> dict[str, int]:
-    pairs: dict[str, int] = {}
-    if isinstance(values, list):
-        for index in range(0, len(values) - 1, 2):
-            value = values[index + 1]
-            if isinstance(value, str) and value.isdigit():
-                pairs[str(values[index]).upper()] = int(value)
-    return pairs
-
-
-def _thread_ints(node: Any) -> Any:
-    if isinstance(node, list):
-        return [_thread_ints(child) for child in node]
-    return _number(node)
-
-
-def _expand(ids: str) -> list[int]:
-    out: list[int] = []
-    for part in ids.split(","):
-        start, _, end = part.partition(":")
-        if end:
-            low, high = sorted((int(start), int(end)))
-            out.extend(range(low, high + 1))
-        else:
-            out.append(int(start))
-    return out
