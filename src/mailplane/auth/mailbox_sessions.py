@@ -10,11 +10,11 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from mailplane.auth import jwt_tokens, refresh_rotation, throttling
+from mailplane.auth import jwt_tokens, refresh_rotation
 from mailplane.auth.mail_tokens import mailbox_may_log_in, mailbox_version
 from mailplane.auth.passwords import burn_verification, verify_password
 from mailplane.auth.secrets import digest, new_secret
-from mailplane.auth.service import INVALID_REFRESH, account_key, login_limits
+from mailplane.auth.service import INVALID_REFRESH, admit_login, login_succeeded
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.errors import Unauthenticated
@@ -65,14 +65,8 @@ def _issue(database: Database, settings: Settings, mailbox: Mailbox, family: str
 def login(
     database: Database, settings: Settings, email: str, password: str, client_ip: str
 ) -> MailboxSession:
-    account = account_key(email)
-    source = throttling.client_network(client_ip)
-    known_since = utcnow() - timedelta(days=settings.login_known_source_days)
-    with database.transaction() as session:
-        known = throttling.is_known_source(session, account, source, known_since)
-        limits = login_limits(settings, account, source, known)
-        throttling.prune_sometimes(session, settings.login_window_seconds, known_since)
-        throttling.admit(session, limits, settings.login_window_seconds)
+    attempt = admit_login(database, settings, email, client_ip)
+    account = attempt.account
     with database.session(write=False) as session:
         mailbox = session.scalar(select(Mailbox).where(Mailbox.email == account))
         if mailbox is None:
@@ -82,14 +76,7 @@ def login(
             raise Unauthenticated("wrong e-mail address or password", code="invalid_credentials")
         allowed = mailbox_may_log_in(session, mailbox)
         session.expunge(mailbox)
-    with database.transaction() as session:
-        throttling.succeeded(
-            session,
-            pair_key=limits[0].key,
-            counted_keys=[limit.key for limit in limits[1:]],
-            account=account,
-            source=source,
-        )
+    login_succeeded(database, attempt)
     # Only after the password: a stranger does not learn that a mailbox is suspended.
     if not allowed:
         raise Unauthenticated(SUSPENDED, code="account_disabled")

@@ -8,6 +8,7 @@ the request itself ends in an error.
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import select
@@ -71,14 +72,17 @@ def login_limits(
     ]
 
 
-def login(
-    database: Database,
-    settings: Settings,
-    email: str,
-    password: str,
-    client_ip: str,
-    tenant_id: int | None = None,
-) -> tuple[TenantAdmin, str, int, str]:
+@dataclass(frozen=True)
+class LoginAttempt:
+    account: str
+    source: str
+    limits: list[throttling.Limit]
+
+
+def admit_login(database: Database, settings: Settings, email: str, client_ip: str) -> LoginAttempt:
+    """Counts the attempt against its throttles (its own transaction, so that a failed
+    login is counted although the request fails); 429 when one is exhausted. Tenant admins
+    and mailbox users share the counters of an address."""
     account = account_key(email)
     source = throttling.client_network(client_ip)
     known_since = utcnow() - timedelta(days=settings.login_known_source_days)
@@ -87,6 +91,30 @@ def login(
         limits = login_limits(settings, account, source, known)
         throttling.prune_sometimes(session, settings.login_window_seconds, known_since)
         throttling.admit(session, limits, settings.login_window_seconds)
+    return LoginAttempt(account, source, limits)
+
+
+def login_succeeded(database: Database, attempt: LoginAttempt) -> None:
+    with database.transaction() as session:
+        throttling.succeeded(
+            session,
+            pair_key=attempt.limits[0].key,
+            counted_keys=[limit.key for limit in attempt.limits[1:]],
+            account=attempt.account,
+            source=attempt.source,
+        )
+
+
+def login(
+    database: Database,
+    settings: Settings,
+    email: str,
+    password: str,
+    client_ip: str,
+    tenant_id: int | None = None,
+) -> tuple[TenantAdmin, str, int, str]:
+    attempt = admit_login(database, settings, email, client_ip)
+    account = attempt.account
     # The same address may administer several tenants (an address is unique per tenant
     # only): the password tells which account is meant.
     with database.session(write=False) as session:
@@ -99,14 +127,7 @@ def login(
     matches = [a for a in candidates if verify_password(a.password_hash, password, settings)]
     if not matches:
         raise Unauthenticated("wrong e-mail address or password", code="invalid_credentials")
-    with database.transaction() as session:
-        throttling.succeeded(
-            session,
-            pair_key=limits[0].key,
-            counted_keys=[limit.key for limit in limits[1:]],
-            account=account,
-            source=source,
-        )
+    login_succeeded(database, attempt)
     if len(matches) > 1:
         # Only someone who knows the password of several of them gets here.
         raise Conflict(
