@@ -44,9 +44,7 @@ log = logging.getLogger(__name__)
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Health, and the token introspection that Dovecot calls while a webmail request (already
 # admitted) waits for its IMAP login: it has its own threads (auth/endpoints.py).
-UNADMITTED_PATHS = frozenset(
-    {"/healthz", "/api/v1/auth/token/introspect", "/api/v1/auth/token/revoke"}
-)
+UNADMITTED_PATHS = frozenset({"/healthz", "/api/v1/auth/token/introspect"})
 
 
 class Admission:

@@ -284,7 +284,9 @@ async def revoke(request: Request, settings: SettingsDep) -> Response:
             if revoked is not None:
                 _audit_revocation(session, revoked, client)
 
-    await anyio.to_thread.run_sync(run, limiter=INTROSPECTION_THREADS)
+    # An ordinary admitted write on the common threads: anyone holding a token may call
+    # this, so it must not take the threads that Dovecot's logins wait on.
+    await anyio.to_thread.run_sync(run)
     return Response(status_code=200, headers={"Cache-Control": "no-store"})
 
 

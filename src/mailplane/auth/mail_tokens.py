@@ -218,11 +218,3 @@ def active_tokens(session: Session, mailbox_id: int, now: datetime) -> list[Mail
             .order_by(MailToken.created_at.desc(), MailToken.jti)
         )
     )
-
-
-def tokens_of(session: Session, mailbox_id: int) -> list[MailToken]:
-    return list(
-        session.scalars(
-            select(MailToken).where(MailToken.mailbox_id == mailbox_id).order_by(MailToken.jti)
-        )
-    )

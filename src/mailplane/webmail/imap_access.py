@@ -9,7 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from mailplane.api.deps import MailboxUser, MailboxUserDep
+from mailplane.api.deps import MailboxUser
 from mailplane.errors import Conflict, InvalidInput, NotFound, Overloaded
 from mailplane.protocols.imap import ImapClient, ImapCommandError, ImapConnectionError
 from mailplane.webmail.pool import ImapPool
@@ -43,9 +43,6 @@ async def imap_session(pool: ImapPool, user: MailboxUser) -> AsyncIterator[ImapC
         if exc.missing_mailbox:
             raise NotFound("this folder does not exist", code="folder_not_found") from exc
         raise Conflict(f"the mail server refused: {exc.text}", code="mail_server_refused") from exc
-
-
-SessionUser = MailboxUserDep
 
 
 def folder_name(raw: str) -> str:

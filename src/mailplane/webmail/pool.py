@@ -101,11 +101,6 @@ class ImapPool:
                 await self._discard(pooled)
         self._idle.clear()
 
-    async def drop_mailbox(self, mailbox_id: int) -> None:
-        """Closes the idle connections of a mailbox (suspended, deleted, password reset)."""
-        for pooled in self._idle.pop(mailbox_id, []):
-            await self._discard(pooled)
-
     # Internals -------------------------------------------------------------------------
 
     def _condition(self) -> asyncio.Condition:

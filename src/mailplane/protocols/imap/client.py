@@ -219,11 +219,6 @@ class ImapClient:
         blob = f"user={user}\x01auth=Bearer {token}\x01\x01".encode()
         await self._authenticate("XOAUTH2", blob)
 
-    async def authenticate_oauthbearer(self, user: str, token: str, host: str, port: int) -> None:
-        """RFC 7628: a GS2 header naming the user, then the bearer token."""
-        blob = f"n,a={user},\x01host={host}\x01port={port}\x01auth=Bearer {token}\x01\x01".encode()
-        await self._authenticate("OAUTHBEARER", blob)
-
     async def _authenticate(self, mechanism: str, blob: bytes) -> None:
         if self.broken:
             raise ImapConnectionError("the connection is closed")

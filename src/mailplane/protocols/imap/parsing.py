@@ -184,10 +184,6 @@ def _values(data: bytes, pos: int) -> list[Any]:
     return top
 
 
-def parse_values(data: bytes) -> list[Any]:
-    return _values(data, 0)
-
-
 @dataclass
 class Response:
     """One server response: ``tag`` is "*" (untagged), "+" (continuation) or a command's."""
