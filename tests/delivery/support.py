@@ -20,7 +20,7 @@ from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.delivery.worker import run_worker
 from mailplane.models import Delivery, DeliveryAttempt, utcnow
-from mailplane.models.statuses import DeliveryStatus, MessageSource
+from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.sending.queue import NewMessage, enqueue
 from tests.support.knot import Knot
 
@@ -64,6 +64,9 @@ def queue(
     submitted_by: str | None = None,
     envelope_from: str = "",
     now: datetime | None = None,
+    tenant_id: int | None = None,
+    type: MessageType = MessageType.TRANSACTIONAL,
+    batch_id: str | None = None,
 ) -> list[int]:
     """One message to ``recipients``; the delivery ids."""
     raw = raw_message(sender, recipients[0])
@@ -75,7 +78,9 @@ def queue(
                 recipients=recipients,
                 source=source,
                 message_id_header="<x@tests>",
-                tenant_id=None,
+                tenant_id=tenant_id,
+                type=type,
+                batch_id=batch_id,
                 envelope_from=envelope_from or sender,
                 header_from=sender,
                 sign_domain=sign_domain,

@@ -53,6 +53,8 @@ class Claimed:
     recipient_domain: str
     attempts: int
     created_at: datetime
+    # The outbound route it was given (None: the default way out); see admission.py.
+    route_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +66,10 @@ class MessageData:
     submitted_by: str | None
     raw: bytes
     created_at: datetime
+    tenant_id: int | None = None
+    type: str = "transactional"  # models.statuses.MessageType
+    batch_id: str | None = None
+    list_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -116,6 +122,7 @@ def claim(
             deliveries.c.recipient_domain,
             deliveries.c.attempts,
             deliveries.c.created_at,
+            deliveries.c.route_id,
         )
     )
     claimed = [Claimed(*row) for row in session.execute(statement)]
@@ -134,6 +141,10 @@ def claim(
             row.submitted_by,
             row.raw,
             row.created_at,
+            row.tenant_id,
+            row.type,
+            row.batch_id,
+            row.list_id,
         )
         for row in session.execute(
             select(
@@ -144,6 +155,10 @@ def claim(
                 OutboundMessage.submitted_by,
                 OutboundMessage.raw,
                 OutboundMessage.created_at,
+                OutboundMessage.tenant_id,
+                OutboundMessage.type,
+                OutboundMessage.batch_id,
+                OutboundMessage.list_id,
             ).where(OutboundMessage.id.in_(message_ids))
         )
     }
@@ -268,6 +283,7 @@ def commit_outcomes(
                 next_attempt_at=bindparam("b_next"),
                 finished_at=bindparam("b_finished"),
                 claimed_by=None,
+                held_by=None,
                 attempts=deliveries.c.attempts + 1,
                 last_code=bindparam("b_code"),
                 last_enhanced_code=bindparam("b_enhanced"),

@@ -12,8 +12,8 @@ from mailplane.models.statuses import DeliveryStatus
 from mailplane.schemas import MAX_ID, ObjectId, RequestModel, ResponseModel
 from mailplane.sending.message_schemas import AttemptOut
 
-QueueStatus = Literal["queued", "sending", "deferred", "held", "delivered", "bounced", "failed",
-                      "cancelled", "suppressed"]  # fmt: skip
+QueueStatus = Literal["queued", "sending", "deferred", "held", "paused", "delivered", "bounced",
+                      "failed", "cancelled", "suppressed"]  # fmt: skip
 AGE = r"^\d{1,9}[smhdw]$"
 DOMAIN = r"^[A-Za-z0-9.-]{1,253}$"
 

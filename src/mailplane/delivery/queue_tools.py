@@ -60,12 +60,13 @@ class Action(StrEnum):
 
 
 _Q, _D, _H = DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value, DeliveryStatus.HELD.value
-IN_QUEUE = (_Q, DeliveryStatus.SENDING.value, _D, _H)
+_P = DeliveryStatus.PAUSED.value
+IN_QUEUE = (_Q, DeliveryStatus.SENDING.value, _D, _H, _P)
 # The states each action may change; anything else matched is skipped.
 APPLIES_TO: dict[Action, tuple[str, ...]] = {
     Action.RETRY: (_Q, _D),
     Action.FLUSH: (_D,),
-    Action.CANCEL: (_Q, _D, _H),
+    Action.CANCEL: (_Q, _D, _H, _P),
     Action.HOLD: (_Q, _D),
     Action.RELEASE: (_H,),
 }

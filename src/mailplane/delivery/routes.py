@@ -20,6 +20,7 @@ import dns.rdatatype
 import dns.resolver
 
 from mailplane.config import Settings
+from mailplane.outbound_routes.config import RouteConfig
 
 TlsMode = Literal["starttls", "opportunistic", "implicit", "none"]
 CACHE_SECONDS_MAX = 300.0
@@ -102,7 +103,8 @@ class Router:
         self.resolver = _resolver(settings)
         self._cache: dict[str, tuple[float, Route | NoRoute]] = {}
 
-    async def route(self, domain: str) -> Route | NoRoute:
+    async def route(self, domain: str, via: RouteConfig | None = None) -> Route | NoRoute:
+        """How to reach ``domain``: through ``via`` (an outbound route) or the default."""
         if self.relay is not None:
             return self.relay
         cached = self._cache.get(domain)

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.delivery import claims, dsn
+from mailplane.delivery import admission, claims, dsn
 from mailplane.delivery.claims import Batch, Claimed, MessageData, Outcome, SigningKey
 from mailplane.delivery.connections import Pools
 from mailplane.delivery.envelope import envelope_sender
 from mailplane.delivery.outcomes import Attempt, Kind, give_up_reply, resolve
-from mailplane.delivery.routes import Router
+from mailplane.delivery.routes import Route, Router
 from mailplane.delivery.transfer import Envelope, send
 from mailplane.dkim import signer
 from mailplane.dkim.signing import SIGNED_HEADERS, loaded_key
@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 IDLE_POLL_SECONDS = 0.25
+# How old the worker's view of limits, routes and pauses may be (admission.Policy).
+POLICY_REFRESH_SECONDS = 1.0
 COMMIT_INTERVAL_SECONDS = 0.05
 DSN_RETRY_SECONDS = 60.0
 CLAIM_RETRY_SECONDS = 1.0
@@ -55,6 +57,8 @@ class Worker:
         self.in_flight_limit = settings.delivery_batch_size * 2
         self.pending: list[tuple[Outcome, dict[str, Any] | None]] = []
         self.delivered = 0
+        self.policy = admission.Policy()
+        self.policy_loaded_at = -POLICY_REFRESH_SECONDS
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         def unit() -> T:
@@ -98,6 +102,14 @@ class Worker:
                 if not batch.claimed:
                     await self._idle()
                     continue
+                try:
+                    batch = await self._admit(batch)
+                except Exception:
+                    # Nothing written: the rows stay claimed and are due again when their
+                    # lease ends (never lost).
+                    log.exception("admitting %d deliveries failed", len(batch.claimed))
+                    await asyncio.sleep(CLAIM_RETRY_SECONDS)
+                    continue
                 self._start(batch)
             if self.in_flight:
                 await asyncio.wait(self.in_flight)
@@ -108,6 +120,24 @@ class Worker:
             await self.pools.quit_all()
             self.db_thread.shutdown(wait=True)
             log.info("delivery worker %s stopped", self.worker_id)
+
+    async def _admit(self, batch: Batch) -> Batch:
+        """Pauses, routes and throttles (admission.py), when any is configured."""
+        loop = asyncio.get_running_loop()
+        if loop.time() - self.policy_loaded_at >= POLICY_REFRESH_SECONDS:
+            self.policy = await self._read(admission.load_policy)
+            self.policy_loaded_at = loop.time()
+        if not self.policy.active:
+            return batch
+        mx_hosts: dict[str, tuple[str, ...]] = {}
+        if self.policy.needs_mx:
+            for domain in {c.recipient_domain for c in batch.claimed}:
+                route = await self.router.route(domain)
+                if isinstance(route, Route) and route.destination != "relay":
+                    mx_hosts[domain] = tuple(dict.fromkeys(h.name for h in route.hosts))
+        return await self._db(
+            admission.admit, self.worker_id, batch, self.policy, mx_hosts, utcnow()
+        )
 
     async def _idle(self) -> None:
         """Wait until something is due, asking with reads (no write lock while idle)."""
@@ -168,7 +198,8 @@ class Worker:
         if isinstance(data, str):
             attempt = Attempt(claimed.id, Kind.FAILED, 550, data, utcnow(), 0)
         else:
-            route = await self.router.route(claimed.recipient_domain)
+            via = self.policy.routes.get(claimed.route_id) if claimed.route_id else None
+            route = await self.router.route(claimed.recipient_domain, via)
             sender = envelope_sender(
                 self.settings, message.source, message.envelope_from, claimed.id
             )

@@ -2,6 +2,16 @@
 
 from mailplane.models.audit import AuditEvent, KnownLoginSource, ThrottleCounter
 from mailplane.models.base import Base, utcnow
+from mailplane.models.deliverability import (
+    Complaint,
+    ListUnsubscribe,
+    OutboundRoute,
+    ReputationCount,
+    RouteDayCount,
+    SendingPause,
+    ThrottleBucket,
+    ThrottleLimit,
+)
 from mailplane.models.domains import AliasDomain, DkimKey, Domain
 from mailplane.models.events import Event
 from mailplane.models.intake import IntakeReceipt
@@ -41,6 +51,7 @@ __all__ = [
     "ApiKey",
     "AuditEvent",
     "Base",
+    "Complaint",
     "Contact",
     "DeletedMailbox",
     "Delivery",
@@ -53,13 +64,18 @@ __all__ = [
     "IntakeReceipt",
     "Job",
     "KnownLoginSource",
+    "ListUnsubscribe",
     "MailEvent",
     "MailToken",
     "Mailbox",
     "MailboxRefreshToken",
     "OutboundMessage",
+    "OutboundRoute",
     "RateCounter",
     "RefreshToken",
+    "ReputationCount",
+    "RouteDayCount",
+    "SendingPause",
     "ServiceToken",
     "Signature",
     "SignatureRule",
@@ -67,7 +83,9 @@ __all__ = [
     "Suppression",
     "Tenant",
     "TenantAdmin",
+    "ThrottleBucket",
     "ThrottleCounter",
+    "ThrottleLimit",
     "WebhookDelivery",
     "WebhookEndpoint",
     "utcnow",

@@ -77,6 +77,9 @@ class OutboundMessage(Base):
     message_metadata: Mapped[dict[str, Any]] = mapped_column("metadata", JSON, default=dict)
     # A batch or campaign it belongs to (the circuit breaker of SPEC section H watches them).
     batch_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # The list (category) a bulk message belongs to: one-click unsubscribe may end just
+    # that list's mail for the recipient (unsubscribe/).
+    list_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
@@ -113,6 +116,10 @@ class Delivery(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    # The outbound route it was given (outbound_routes/): retries stay on it.
+    route_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # Why it waits without an attempt: "limit:<id>" (a throttle), "pause:<id>" (paused).
+    held_by: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class DeliveryAttempt(Base):

@@ -65,6 +65,9 @@ class DeliveryStatus(StrEnum):
     # Put aside by an operator or tenant admin (delivery/queue_tools.py): not due
     # (next_attempt_at NULL, so no worker claims it) and not final; released back to queued.
     HELD = "held"
+    # The tenant's sending is paused (the circuit breaker, or an operator; see
+    # circuit_breaker/): not due and not final; a resume makes it queued again.
+    PAUSED = "paused"
 
     @property
     def is_final(self) -> bool:
@@ -73,6 +76,7 @@ class DeliveryStatus(StrEnum):
             DeliveryStatus.SENDING,
             DeliveryStatus.DEFERRED,
             DeliveryStatus.HELD,
+            DeliveryStatus.PAUSED,
         }
 
 

@@ -36,6 +36,7 @@ StatusFilter = Literal[
     "sending",
     "deferred",
     "held",
+    "paused",
     "delivered",
     "bounced",
     "failed",

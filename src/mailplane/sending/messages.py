@@ -27,6 +27,7 @@ CANCELLABLE = (
     DeliveryStatus.QUEUED.value,
     DeliveryStatus.DEFERRED.value,
     DeliveryStatus.HELD.value,
+    DeliveryStatus.PAUSED.value,
 )
 
 

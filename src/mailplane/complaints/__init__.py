@@ -1,0 +1,1 @@
+"""Spam complaints: ARF feedback reports (RFC 5965) received through the managed Postfix."""

@@ -1,0 +1,1 @@
+"""Outbound routes (source addresses, relays, HELO names) and their warm-up plans."""
