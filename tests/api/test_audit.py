@@ -149,6 +149,14 @@ def test_every_write_route_leaves_an_entry(
             "webhook.replay",
         ),
         ("DELETE /api/v1/webhooks/{webhook_id}", w, None, "webhook.delete"),
+        (
+            "POST /api/v1/throttles",
+            {},
+            {"scope": "tenant", "tenant_id": world.tenant_id, "rate": 1000, "per": "minute"},
+            "throttle.create",
+        ),
+        ("PATCH /api/v1/throttles/{throttle_id}", w, {"rate": 5000}, "throttle.update"),
+        ("DELETE /api/v1/throttles/{throttle_id}", w, None, "throttle.delete"),
         # Who may read whose mail until when (the token is in no entry: test_mail_oauth.py).
         ("POST /api/v1/auth/mail-token", {}, {"email": mail_user}, "mailbox.mail_token"),
         ("POST /api/v1/auth/token/revoke", {}, {"token": minted}, "mailbox.mail_token_revoke"),

@@ -34,12 +34,14 @@ class World:
     suppression_id: int
     webhook_id: int
     webhook_delivery_id: int  # a logged webhook delivery (a random id without a database)
+    throttle_id: int  # the tenant's own throttle limit (set by the operator)
     delivery_id: int = 2**31 - 2  # the message's delivery (one that does not exist without)
 
     def path_values(self) -> dict[str, Any]:
         return {
             "api_key_id": self.api_key_id,
             "suppression_id": self.suppression_id,
+            "throttle_id": self.throttle_id,
             "message_id": self.message_id,
             "delivery_id": self.delivery_id,
             "webhook_id": self.webhook_id,
@@ -111,6 +113,13 @@ def build_world(api: Api, database: Database | None = None) -> World:
         201,
         json={"address": f"gone-{secrets.token_hex(4)}@example.com", "tenant_id": tenant["id"]},
     )
+    # High enough never to hold the world's own mail back.
+    throttle = api.ok(
+        "POST",
+        "/api/v1/throttles",
+        201,
+        json={"scope": "tenant", "tenant_id": tenant["id"], "rate": 10_000_000, "per": "day"},
+    )
     admin_api = api.tenant_admin(tenant["id"])
     me = admin_api.ok("GET", "/api/v1/auth/me")
     return World(
@@ -130,6 +139,7 @@ def build_world(api: Api, database: Database | None = None) -> World:
         webhook_id=webhook["id"],
         webhook_delivery_id=webhook_delivery_id,
         suppression_id=suppression["id"],
+        throttle_id=throttle["id"],
     )
 
 
@@ -205,6 +215,13 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
             "customer_id": world.tenant_id,
         },
         "PATCH /api/v1/webhooks/{webhook_id}": {"description": f"renamed {unique}"},
+        "POST /api/v1/throttles": {
+            "scope": "tenant",
+            "tenant_id": world.tenant_id,
+            "rate": 10_000_000,
+            "per": "hour",
+        },
+        "PATCH /api/v1/throttles/{throttle_id}": {"rate": 9_000_000},
         "POST /api/send/external": {
             "domain": world.domain,
             "to": "someone@example.com",

@@ -37,6 +37,7 @@ from mailplane.signatures.endpoints import router as signatures_router
 from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
+from mailplane.throttling.endpoints import router as throttles_router
 from mailplane.webhooks.endpoints import router as webhooks_router
 from mailplane.webmail.folder_endpoints import router as webmail_folders_router
 from mailplane.webmail.list_endpoints import router as webmail_lists_router
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         queue_router,
         webhooks_router,
         suppressions_router,
+        throttles_router,
         statistics_router,
         signatures_router,
         contacts_router,
