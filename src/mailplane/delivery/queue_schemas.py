@@ -29,6 +29,9 @@ class QueueItem(ResponseModel):
     next_attempt_at: datetime | None
     last_code: int | None
     last_reply: str | None
+    held_by: str | None = Field(
+        description="Why it waits: `limit:<id>` (a throttle), `pause:<id>` (a sending pause)."
+    )
     created_at: datetime
     age_seconds: int
 
@@ -46,6 +49,7 @@ class QueueItem(ResponseModel):
             next_attempt_at=d.next_attempt_at,
             last_code=d.last_code,
             last_reply=d.last_reply,
+            held_by=d.held_by,
             created_at=d.created_at,
             age_seconds=max(0, int((now - d.created_at).total_seconds())),
         )
