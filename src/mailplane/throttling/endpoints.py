@@ -32,7 +32,7 @@ def _out(session: Session, principal: Principal, rows: list[ThrottleLimit]) -> l
         u = usage[row.id]
         found.append(
             ThrottleOut(
-                id=row.id, scope=row.scope, tenant_id=row.tenant_id,  # type: ignore[arg-type]
+                id=row.id, scope=row.scope, tenant_id=row.tenant_id,
                 route_id=row.route_id, name=row.name, domains=list(row.domains),
                 mx_hosts=list(row.mx_hosts), per_domain=row.per_domain, rate=row.rate,
                 period_seconds=row.period_seconds, burst=row.burst,

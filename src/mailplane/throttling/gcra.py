@@ -78,9 +78,10 @@ def bucket_keys(candidate: Candidate, limits: Sequence[LimitRule]) -> list[tuple
             if destination_matches(limit, candidate.recipient_domain, candidate.mx_hosts):
                 key = candidate.recipient_domain.lower() if limit.per_domain else ""
                 found.append((limit, key))
-        elif limit.scope == "route":
-            if limit.route_id is not None and limit.route_id == candidate.route_id:
-                found.append((limit, ""))
+        elif limit.scope == "route" and (
+            limit.route_id is not None and limit.route_id == candidate.route_id
+        ):
+            found.append((limit, ""))
     return found
 
 
