@@ -71,6 +71,9 @@ class ThrottleBucket(Base):
     window_start: Mapped[int] = mapped_column(Integer, default=0)  # epoch seconds
     window_count: Mapped[int] = mapped_column(Integer, default=0)
     previous_count: Mapped[int] = mapped_column(Integer, default=0)
+    # When the next delivery put back to wait for this bucket is due (epoch seconds): each
+    # one put back takes the next free slot, one emission interval apart, across workers.
+    next_slot: Mapped[float] = mapped_column(Float, default=0.0)
 
 
 class OutboundRoute(Base):

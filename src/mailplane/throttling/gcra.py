@@ -15,7 +15,6 @@ per claimed batch; the rows are created on first use.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -91,6 +90,7 @@ class Bucket:
     window_start: int
     window_count: int
     previous_count: int
+    next_slot: float = 0.0
     changed: bool = False
 
     def roll(self, period: int, epoch: float) -> None:
@@ -121,7 +121,7 @@ def _create(session: Session, keys: list[BucketKey]) -> None:
         statement,
         [
             {"limit_id": limit_id, "key": key, "tat": 0.0, "window_start": 0,
-             "window_count": 0, "previous_count": 0}
+             "window_count": 0, "previous_count": 0, "next_slot": 0.0}
             for limit_id, key in keys
         ],
     )  # fmt: skip
@@ -136,12 +136,13 @@ def _select(session: Session, keys: list[BucketKey]) -> dict[BucketKey, Bucket]:
             buckets.c.window_start,
             buckets.c.window_count,
             buckets.c.previous_count,
+            buckets.c.next_slot,
         )
         .where(tuple_(buckets.c.limit_id, buckets.c.key).in_(keys))
         .order_by(buckets.c.limit_id, buckets.c.key)
         .with_for_update()
     )
-    return {(r[0], r[1]): Bucket(float(r[2]), r[3], r[4], r[5]) for r in rows}
+    return {(r[0], r[1]): Bucket(float(r[2]), r[3], r[4], r[5], float(r[6])) for r in rows}
 
 
 def _load(session: Session, keys: list[BucketKey]) -> dict[BucketKey, Bucket]:
@@ -170,7 +171,6 @@ def admit(
         return {}
     state = _load(session, keys)
     epoch = now.timestamp()
-    waiting: dict[BucketKey, int] = defaultdict(int)
     waits: dict[int, Wait] = {}
     for candidate in candidates:
         found = applying[candidate.delivery_id]
@@ -180,11 +180,13 @@ def admit(
             interval = limit.period_seconds / limit.rate
             tolerance = (limit.burst - 1) * interval
             if bucket.tat - epoch > tolerance:
-                # The k-th one waiting here comes back k intervals after the first, so
-                # they return due at about the rate they may go.
-                k = waiting[(limit.id, key)]
-                waiting[(limit.id, key)] = k + 1
-                blocked.append((bucket.tat - tolerance + k * interval, limit.id))
+                # Each one put back takes the next free slot, an interval after the one
+                # before (across batches and workers): they come back due at about the
+                # rate they may go, not all at once to be claimed and put back again.
+                slot = max(bucket.next_slot, bucket.tat - tolerance)
+                bucket.next_slot = slot + interval
+                bucket.changed = True
+                blocked.append((slot, limit.id))
         if blocked:
             until, limit_id = max(blocked)
             waits[candidate.delivery_id] = Wait(
@@ -199,7 +201,7 @@ def admit(
             bucket.changed = True
     changed = [
         {"b_limit": limit_id, "b_key": key, "b_tat": b.tat, "b_start": b.window_start,
-         "b_count": b.window_count, "b_previous": b.previous_count}
+         "b_count": b.window_count, "b_previous": b.previous_count, "b_slot": b.next_slot}
         for (limit_id, key), b in state.items()
         if b.changed
     ]  # fmt: skip
@@ -216,6 +218,7 @@ def admit(
                 window_start=bindparam("b_start"),
                 window_count=bindparam("b_count"),
                 previous_count=bindparam("b_previous"),
+                next_slot=bindparam("b_slot"),
             ),
             changed,
         )

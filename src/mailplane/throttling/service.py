@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, true
+from sqlalchemy import update as sa_update
 from sqlalchemy.orm import Session
 
 from mailplane.audit.service import record
@@ -201,6 +202,7 @@ def update(
     _check_unique(session, row)
     row.updated_at = utcnow()
     session.flush()
+    _release(session, row.id)
     record(
         session, principal, "throttle.update", object_type="throttle", object_id=row.id,
         tenant_id=row.tenant_id, details=_details(row),
@@ -208,11 +210,29 @@ def update(
     return row
 
 
+def _release(session: Session, limit_id: int) -> None:
+    """The deliveries this limit holds are due now (they are counted again against what
+    the limit says now), and the return slots it handed out are forgotten."""
+    now = utcnow()
+    session.execute(
+        sa_update(Delivery)
+        .where(
+            Delivery.held_by == f"limit:{limit_id}",
+            Delivery.status.in_([DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value]),
+        )
+        .values(next_attempt_at=now, updated_at=now)
+    )
+    session.execute(
+        sa_update(ThrottleBucket).where(ThrottleBucket.limit_id == limit_id).values(next_slot=0.0)
+    )
+
+
 def remove(session: Session, principal: Principal, throttle_id: int) -> None:
     principal.require_write()
     row = get(session, principal, throttle_id)
     principal.require_platform()
     details = _details(row)
+    _release(session, row.id)
     session.delete(row)
     session.flush()
     record(
