@@ -20,8 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import cast
 
-from sqlalchemy import Table, and_, bindparam, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, and_, bindparam, select, text, tuple_, update
 from sqlalchemy.orm import Session
 
 from mailplane.delivery.candidates import Candidate, Wait
@@ -111,20 +110,20 @@ def used(bucket: Bucket, period: int, epoch: float) -> int:
     return math.ceil(state.previous_count * (period - elapsed) / period + state.window_count)
 
 
+# Created only while the limit exists: a limit deleted since the worker's policy was read
+# (it reloads every second) has no buckets, and no foreign key error fails the batch.
+# ON CONFLICT: another worker created it first (SQLite >= 3.24 and PostgreSQL; SQLite
+# wants the WHERE in an INSERT ... SELECT with an upsert clause).
+_CREATE = text(
+    'INSERT INTO throttle_buckets (limit_id, "key", tat, window_start, window_count, '
+    "previous_count, next_slot) "
+    "SELECT id, :key, 0, 0, 0, 0, 0 FROM throttle_limits WHERE id = :limit_id "
+    'ON CONFLICT (limit_id, "key") DO NOTHING'
+)
+
+
 def _create(session: Session, keys: list[BucketKey]) -> None:
-    dialect = session.get_bind().dialect.name
-    module = postgresql if dialect == "postgresql" else sqlite
-    statement = module.insert(ThrottleBucket).on_conflict_do_nothing(
-        index_elements=[ThrottleBucket.limit_id, ThrottleBucket.key]
-    )
-    session.execute(
-        statement,
-        [
-            {"limit_id": limit_id, "key": key, "tat": 0.0, "window_start": 0,
-             "window_count": 0, "previous_count": 0, "next_slot": 0.0}
-            for limit_id, key in keys
-        ],
-    )  # fmt: skip
+    session.execute(_CREATE, [{"limit_id": limit_id, "key": key} for limit_id, key in keys])
 
 
 def _select(session: Session, keys: list[BucketKey]) -> dict[BucketKey, Bucket]:
@@ -151,7 +150,7 @@ def _load(session: Session, keys: list[BucketKey]) -> dict[BucketKey, Bucket]:
         # Sorted like the locks below, so two workers creating rows cannot deadlock.
         _create(session, missing)
     loaded = _select(session, keys)
-    gone = [k for k in keys if k not in loaded]
+    gone = [k for k in keys if k not in loaded and k in _known]
     if gone:
         # A limit deleted and its id given again (SQLite reuses ids): create them anew.
         _known.difference_update(gone)
@@ -175,6 +174,9 @@ def admit(
     for candidate in candidates:
         found = applying[candidate.delivery_id]
         blocked: list[tuple[float, int]] = []  # (until, limit id)
+        # A limit deleted since the policy was read has no bucket: it no longer applies.
+        found = [(limit, key) for limit, key in found if (limit.id, key) in state]
+        applying[candidate.delivery_id] = found
         for limit, key in found:
             bucket = state[(limit.id, key)]
             interval = limit.period_seconds / limit.rate
