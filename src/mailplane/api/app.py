@@ -34,6 +34,7 @@ from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
 from mailplane.sending.message_endpoints import router as messages_router
 from mailplane.signatures.endpoints import router as signatures_router
+from mailplane.statistics.deliverability_endpoints import router as deliverability_router
 from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         webhooks_router,
         suppressions_router,
         statistics_router,
+        deliverability_router,
         signatures_router,
         contacts_router,
         webmail_send_router,
