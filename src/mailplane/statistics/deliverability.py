@@ -156,12 +156,8 @@ def report(session: Session, tenant_id: int, domain_id: int | None, now: datetim
             period.by_route.setdefault(route_id, Tally()).complaints += count
         route_ids.update(r for r in period.by_route if r is not None)
         periods.append(period)
-    names = {
-        route_id: name
-        for route_id, name in session.execute(
-            select(OutboundRoute.id, OutboundRoute.name).where(OutboundRoute.id.in_(route_ids))
-        )
-    }
+    query = select(OutboundRoute.id, OutboundRoute.name).where(OutboundRoute.id.in_(route_ids))
+    names = {row.id: row.name for row in session.execute(query)}
     pause = session.scalar(
         select(SendingPause)
         .where(SendingPause.tenant_id == tenant_id, SendingPause.resumed_at.is_(None))
