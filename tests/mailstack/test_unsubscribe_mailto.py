@@ -61,7 +61,8 @@ def test_mail_to_the_mailto_target_unsubscribes_and_made_up_tokens_are_refused(
         if entry is not None and left:
             break
         time.sleep(0.1)
-    assert entry is not None and entry.reason == "unsubscribed"
+    assert entry is not None
+    assert entry.reason == "unsubscribed"
     assert left == [("weekly", weekly, "mailto")]
     assert suppression(database, sender.tenant_id, weekly) is None
 

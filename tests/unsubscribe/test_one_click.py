@@ -65,11 +65,13 @@ def test_bulk_mail_carries_signed_one_click_links_and_a_click_suppresses(
         value = shown["List-Unsubscribe"]
         assert value.startswith(f"<{PUBLIC_URL}/unsubscribe/")
         assert ", <mailto:unsubscribe+" in value
-        assert "\r\n" not in value and "\n" not in value  # never folded
+        assert "\r\n" not in value
+        assert "\n" not in value
         assert {"list-unsubscribe", "list-unsubscribe-post"} <= set(_signed_names(received.data))
         assert dkim.verify(received.data, dnsfunc=knot_txt(knot))
         # The token shows nothing of the address.
-        assert first.split("@")[0] not in value and second.split("@")[0] not in value
+        assert first.split("@")[0] not in value
+        assert second.split("@")[0] not in value
     path = one_click_path(to_first.data)
     assert path != one_click_path(to_second.data)
 
@@ -78,13 +80,16 @@ def test_bulk_mail_carries_signed_one_click_links_and_a_click_suppresses(
     assert page.status_code == 200
     assert "set-cookie" not in page.headers
     assert "default-src 'none'" in page.headers["content-security-policy"]
-    assert '<form method="post">' in page.text and "<script" not in page.text
+    assert '<form method="post">' in page.text
+    assert "<script" not in page.text
     assert first in page.text
     assert suppression(database, sender.tenant_id, first) is None
 
     assert "Done" in _click(api.client, path)
     entry = suppression(database, sender.tenant_id, first)
-    assert entry is not None and entry.reason == "unsubscribed" and entry.expires_at is None
+    assert entry is not None
+    assert entry.reason == "unsubscribed"
+    assert entry.expires_at is None
     # Idempotent; and the page's own button (an empty body) works as well.
     response = api.client.post(path)
     assert response.status_code == 200
@@ -106,7 +111,8 @@ def test_bulk_mail_carries_signed_one_click_links_and_a_click_suppresses(
     rows = deliver(engine(engine_settings, settings), database, [r["id"] for r in again])
     assert [r.status for r in rows] == ["suppressed", "delivered"]
     assert "suppression list (unsubscribed)" in (rows[0].last_reply or "")
-    assert len(mx1.to(first)) == 1 and len(mx1.to(second)) == 2
+    assert len(mx1.to(first)) == 1
+    assert len(mx1.to(second)) == 2
 
 
 def test_transactional_mail_and_mail_with_its_own_target_get_nothing_added(

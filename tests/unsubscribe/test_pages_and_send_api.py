@@ -91,7 +91,8 @@ def test_a_list_id_is_a_short_token(sender: Sender, list_id: str) -> None:
 def test_list_id_is_for_bulk_mail_and_from_must_be_the_signing_domain(sender: Sender) -> None:
     body = {"from": f"news@{sender.domain}", "to": ["a@example.com"], "text": "hi"}
     response = sender.send({**body, "type": "transactional", "list_id": "news"})
-    assert response.status_code == 422 and response.json()["error"] == "invalid_list_id"
+    assert response.status_code == 422
+    assert response.json()["error"] == "invalid_list_id"
     # The header From is the key's (signing) domain: anything else, even a subdomain, is
     # refused before it could leave misaligned.
     for origin in (f"news@other-{sender.domain}", f"news@sub.{sender.domain}"):
