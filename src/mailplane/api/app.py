@@ -29,6 +29,7 @@ from mailplane.live_events.hub import EventHub
 from mailplane.live_events.watchers import watcher_factory
 from mailplane.mailboxes.deleted_endpoints import router as deleted_mailboxes_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
+from mailplane.outbound_routes.endpoints import router as outbound_routes_router
 from mailplane.sending.cors import SendCors
 from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
@@ -136,6 +137,7 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         messages_router,
         queue_router,
         webhooks_router,
+        outbound_routes_router,
         suppressions_router,
         unsubscribe_router,
         statistics_router,
