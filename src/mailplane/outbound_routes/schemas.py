@@ -12,7 +12,7 @@ from mailplane.schemas import NO_CONTROL_NONEMPTY, Name, RequestModel, ResponseM
 # One DNS name: letters, digits and hyphens in dot-separated labels (RFC 1123), with a dot:
 # an EHLO name is the client's fully qualified domain name (RFC 5321 section 4.1.1.1).
 HOSTNAME = (
-    r"^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
+    r"^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+"
     r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$"
 )
 HeloName = Annotated[str, StringConstraints(min_length=3, max_length=253, pattern=HOSTNAME)]
@@ -32,6 +32,8 @@ RelayPassword = Annotated[
 ]
 RelayTls = Literal["starttls", "opportunistic", "implicit", "none"]
 Port = Annotated[int, Field(strict=True, ge=1, le=65535)]
+# An ISO 8601 date and time from JSON (strict mode would want a datetime object).
+Instant = Annotated[datetime, Field(strict=False)]
 Day = Annotated[int, Field(strict=True, ge=0, le=3650)]
 
 
@@ -81,7 +83,7 @@ class RouteCreate(RequestModel):
         default=False, description="Whether mail deferred elsewhere may retry here while warming."
     )
     plan: Plan | None = Field(default=None, description="Warm-up plan; null: established.")
-    plan_started_at: datetime | None = Field(
+    plan_started_at: Instant | None = Field(
         default=None, description="Day 0 of the plan; default: now."
     )
 
@@ -100,7 +102,7 @@ class RouteUpdate(RequestModel):
     enabled: bool | None = None
     accepts_retries: bool | None = None
     plan: Plan | None = None
-    plan_started_at: datetime | None = None
+    plan_started_at: Instant | None = None
 
 
 class WarmUp(ResponseModel):

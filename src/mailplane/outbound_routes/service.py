@@ -245,13 +245,12 @@ def delete(session: Session, principal: Principal, route_id: int) -> None:
 def progress(session: Session, rows: list[OutboundRoute], now: datetime) -> dict[int, Progress]:
     """Each route's warm-up now, with today's count."""
     ids = [row.id for row in rows]
-    counts = dict(
-        session.execute(
-            select(RouteDayCount.route_id, RouteDayCount.count).where(
-                RouteDayCount.route_id.in_(ids), RouteDayCount.day == day_key(now)
-            )
-        ).tuples()
+    rows_now = session.execute(
+        select(RouteDayCount.route_id, RouteDayCount.count).where(
+            RouteDayCount.route_id.in_(ids), RouteDayCount.day == day_key(now)
+        )
     )
+    counts = {route_id: count for route_id, count in rows_now}
     return {
         row.id: Progress(
             plans.state_of(row.plan, row.plan_started_at, now), int(counts.get(row.id, 0))
