@@ -43,6 +43,14 @@ def test_every_write_route_leaves_an_entry(
     elsewhere = api.tenant()  # the domain created below must not block the tenant delete
     mail_user = f"info@{world.domain}"
     minted = api.ok("POST", "/api/v1/auth/mail-token", json={"email": mail_user})["access_token"]
+    # A platform route (disabled: it carries no mail) for the update and delete steps.
+    route = api.ok(
+        "POST",
+        "/api/v1/outbound-routes",
+        201,
+        json={"name": f"audit-{uid}", "source_ip": "127.0.0.1", "enabled": False},
+    )
+    w = {**w, "route_id": route["id"]}
     # (route, values, body, expected action); ordered so that deletes come last.
     steps: list[tuple[str, dict[str, int], Any, str | list[str]]] = [
         ("POST /api/v1/tenants", {}, {"name": f"audited-{uid}"}, "tenant.create"),
@@ -149,6 +157,19 @@ def test_every_write_route_leaves_an_entry(
             "webhook.replay",
         ),
         ("DELETE /api/v1/webhooks/{webhook_id}", w, None, "webhook.delete"),
+        (
+            "POST /api/v1/outbound-routes",
+            {},
+            {"name": f"audited-{uid}", "source_ip": "127.0.0.1", "enabled": False},
+            "outbound_route.create",
+        ),
+        (
+            "PATCH /api/v1/outbound-routes/{route_id}",
+            w,
+            {"helo_name": "out.mailplane.test"},
+            "outbound_route.update",
+        ),
+        ("DELETE /api/v1/outbound-routes/{route_id}", w, None, "outbound_route.delete"),
         # Who may read whose mail until when (the token is in no entry: test_mail_oauth.py).
         ("POST /api/v1/auth/mail-token", {}, {"email": mail_user}, "mailbox.mail_token"),
         ("POST /api/v1/auth/token/revoke", {}, {"token": minted}, "mailbox.mail_token_revoke"),
@@ -213,8 +234,11 @@ def test_every_write_route_leaves_an_entry(
             assert event["object_id"] == values[path.rsplit("{", 1)[1].rstrip("}")]
         elif response.content and method == "POST" and response.status_code == 201:
             assert event["object_id"] == response.json()["id"]
+        owner: int | None
         if action == "tenant.create":
             owner = response.json()["id"]
+        elif action.startswith("outbound_route."):
+            owner = None  # the platform's, no tenant's
         else:
             owner = elsewhere["id"] if action == "domain.create" else world.tenant_id
         assert event["tenant_id"] == owner, (label, event)

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 
-from tests.delivery.conftest import engine_settings, knot, mx_port  # noqa: F401
+from tests.delivery.conftest import engine_settings, knot, mx_port
 from tests.support.api import Api
 from tests.support.mx import RemoteMx
+
+__all__ = ["engine_settings", "knot", "make_route", "mx_port", "sink"]
 
 # The sink every test zone points at; routes bind 127.0.0.51 and up (free of mx1/mx2).
 SINK = "127.0.0.41"

@@ -51,6 +51,9 @@ class World:
             "alias_domain_id": self.alias_domain_id,
             "admin_id": self.admin_id,
             "deleted_mailbox_id": self.deleted_mailbox_id,
+            # Outbound routes are the platform's, not a tenant's: no world has one (tenant
+            # admins get 403 platform_only before any lookup; tests/outbound_routes).
+            "route_id": 2**31 - 2,
             # Mailbox users' own objects (webmail): no such row or message for this world.
             "signature_id": 2**31 - 2,
             "contact_id": 2**31 - 2,
@@ -205,6 +208,13 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
             "customer_id": world.tenant_id,
         },
         "PATCH /api/v1/webhooks/{webhook_id}": {"description": f"renamed {unique}"},
+        # Disabled: an enabled route would carry the rest of the suite's mail.
+        "POST /api/v1/outbound-routes": {
+            "name": f"route {unique}",
+            "source_ip": "127.0.0.1",
+            "enabled": False,
+        },
+        "PATCH /api/v1/outbound-routes/{route_id}": {"helo_name": f"out-{unique}.example.com"},
         "POST /api/send/external": {
             "domain": world.domain,
             "to": "someone@example.com",

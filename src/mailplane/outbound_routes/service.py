@@ -250,7 +250,7 @@ def progress(session: Session, rows: list[OutboundRoute], now: datetime) -> dict
             RouteDayCount.route_id.in_(ids), RouteDayCount.day == day_key(now)
         )
     )
-    counts = {route_id: count for route_id, count in rows_now}
+    counts: dict[int, int] = dict(rows_now.all())
     return {
         row.id: Progress(
             plans.state_of(row.plan, row.plan_started_at, now), int(counts.get(row.id, 0))
