@@ -3,12 +3,16 @@ sink that records the address each connection came from and the name it greeted 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import time
 from collections import Counter
 
 from mailplane.config import Settings
 from mailplane.db import Database
+from mailplane.delivery.routes import NoRoute, Route, Router
 from mailplane.models.statuses import MessageType
+from mailplane.outbound_routes.config import RouteConfig
 from tests.delivery.conftest import EngineSettings
 from tests.delivery.support import (
     attempts,
@@ -193,3 +197,25 @@ def test_a_relay_route_delivers_through_its_relay_with_auth(
     [received] = relay.to(recipient)
     assert received.authenticated
     assert received.peer == OTHER_IP
+
+
+def test_an_ipv6_route_does_not_try_ipv4_mx_hosts(
+    engine_settings: EngineSettings, knot: Knot, uid: str
+) -> None:
+    zone = _zone(knot, uid, "family")
+    router = Router(engine_settings())
+    via = RouteConfig(
+        id=10**6, name="v6", source_ip="::1", relay_host=None, relay_port=None,
+        relay_tls="starttls", relay_username=None, relay_password=None, helo_name=None,
+        plan=None, plan_started_at=None, accepts_retries=False,
+    )  # fmt: skip
+    answer = asyncio.run(router.route(zone, via))
+    assert isinstance(answer, NoRoute)
+    assert (answer.permanent, answer.code) == (False, 451)
+    v4 = asyncio.run(router.route(zone, dataclasses.replace(via, source_ip=NEW_IP)))
+    assert isinstance(v4, Route)
+    assert (v4.source_ip, v4.via, [h.address for h in v4.hosts]) == (NEW_IP, 10**6, [SINK])
+    assert v4.pool_key == (10**6, zone)
+    plain = asyncio.run(router.route(zone))
+    assert isinstance(plain, Route)
+    assert (plain.source_ip, plain.pool_key) == (None, zone)

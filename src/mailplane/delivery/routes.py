@@ -10,6 +10,7 @@ a batch to one domain asks DNS once.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import time
 from dataclasses import dataclass, field, replace
@@ -86,6 +87,13 @@ def relay_route(settings: Settings) -> Route | None:
         username=settings.relay_username,
         password=password,
     )
+
+
+def _family(address: str) -> int | None:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None  # a relay named by host name: resolved when connecting
 
 
 def via_relay_route(settings: Settings, via: RouteConfig) -> Route:
@@ -168,7 +176,18 @@ class Router:
         cached = self._via_routes.get((via.id, domain))
         if cached is not None and cached[0] is via and cached[1] is base:
             return cached[2]
-        through = replace(base, via=via.id, source_ip=via.source_ip, helo_name=via.helo_name)
+        hosts = base.hosts
+        if via.source_ip:
+            # A socket bound to an IPv4 address cannot reach an IPv6 host, and back.
+            family = ipaddress.ip_address(via.source_ip).version
+            hosts = tuple(h for h in hosts if _family(h.address) in (family, None))
+            if not hosts:
+                return NoRoute(
+                    False, 451, f"4.4.4 no mail host of {domain} is reachable from {via.source_ip}"
+                )
+        through = replace(
+            base, hosts=hosts, via=via.id, source_ip=via.source_ip, helo_name=via.helo_name
+        )
         if len(self._via_routes) > 100_000:  # bounded: domains come and go
             self._via_routes.clear()
         self._via_routes[(via.id, domain)] = (via, base, through)
