@@ -50,7 +50,7 @@ from mailplane.mailserver.bootstrap import _QUEUE_DIRS, _mkdir
 from mailplane.mailserver.postfix_config import _INTERNAL_SERVICES
 from mailplane.mailserver.requirements import POSTFIX_MASTER
 from mailplane.models import Delivery, DkimKey, Domain, Tenant
-from mailplane.models.statuses import DeliveryStatus, MessageSource
+from mailplane.models.statuses import DeliveryStatus, MessageSource, MessageType
 from mailplane.sending.queue import NewMessage, enqueue_many
 
 DOMAINS = 20
@@ -58,6 +58,10 @@ SESSIONS = 20
 SIZE = 2048
 SINK = "/usr/sbin/smtp-sink"
 SOURCE = "/usr/sbin/smtp-source"
+
+
+# --bulk: bulk messages, signed per recipient with their List-Unsubscribe (unsubscribe/).
+MESSAGE_TYPE = [MessageType.TRANSACTIONAL]
 
 
 def free_port() -> int:
@@ -289,6 +293,7 @@ def prepare_queue(settings: Settings, messages: int) -> None:
                 message_id_header="<bench>",
                 tenant_id=tenant.id,
                 sign_domain=sender,
+                type=MESSAGE_TYPE[0],
             )
         )
         if len(batch) == 1000 or n == messages - 1:
@@ -442,9 +447,12 @@ def main() -> int:
     parser.add_argument("--messages", type=int, default=20000)
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--bulk", action="store_true", help="bulk mail (List-Unsubscribe)")
     parser.add_argument("--profile", action="store_true", help="profile one in-process worker")
     args = parser.parse_args()
     messages = 3000 if args.quick else args.messages
+    if args.bulk:
+        MESSAGE_TYPE[0] = MessageType.BULK
     if args.profile:
         root = Path(tempfile.mkdtemp(prefix="mp-bench-", dir="/tmp"))
         os.chmod(root, 0o755)  # noqa: S103 (postfix traverses it)

@@ -247,6 +247,9 @@ class Settings(BaseSettings):
     # The platform's bounce domain: VERP return paths (b+<token>@...) and SRS addresses
     # live there; its MX must be the platform and its SPF must allow sending_ips.
     bounce_domain: str | None = None  # None: mail_hostname
+    # Bulk mail's List-Unsubscribe also names unsubscribe+<token>@<bounce domain>
+    # (RFC 2369 mailto), besides the one-click HTTPS link under public_url (RFC 8058).
+    unsubscribe_mailto: bool = True
     # Instead of MX delivery, hand everything to this relay ("host" or "host:port").
     relay_username: str | None = None
     relay_password: SecretStr | None = None

@@ -9,6 +9,7 @@ stopping at 401.
 from __future__ import annotations
 
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,9 +19,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+from sqlalchemy import delete, func, select
 
 from mailplane.api.app import create_app
 from mailplane.config import Settings
+from mailplane.db import Database
+from mailplane.models import OutboundRoute
 
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
 
@@ -33,6 +37,17 @@ def _labels() -> list[str]:
         for path, methods in app.openapi()["paths"].items()
         for method in methods
     ]
+
+
+@pytest.fixture(autouse=True)
+def no_routes_left_behind(database: Database) -> Iterator[None]:
+    """Outbound routes are platform-wide: one made here (enabled, pointing anywhere) would
+    carry the rest of the suite's mail. Whatever a run created is deleted after it."""
+    with database.session(write=False) as session:
+        before = session.scalar(select(func.max(OutboundRoute.id))) or 0
+    yield
+    with database.transaction() as session:
+        session.execute(delete(OutboundRoute).where(OutboundRoute.id > before))
 
 
 @pytest.fixture(scope="module")

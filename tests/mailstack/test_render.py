@@ -189,7 +189,8 @@ def test_the_bounce_domain_goes_to_the_bounce_receiver_for_verp_and_srs_only() -
     # Only the two address forms are recipients there: anything else is "unknown".
     assert (
         "relay_recipient_maps = regexp:{ {/^b\\+[0-9]+-[0-9a-f]+@bounces\\.platform\\.test$$/ OK}, "
-        "{/^srs[01]=[^@]+@bounces\\.platform\\.test$$/ OK} }\n"
+        "{/^srs[01]=[^@]+@bounces\\.platform\\.test$$/ OK}, "
+        "{/^unsubscribe\\+[a-z2-7]+@bounces\\.platform\\.test$$/ OK} }\n"
     ) in main
     # On the inbound port, the bounce domain's recipients (only those) meet the policy
     # service that checks the VERP HMAC, before anything else may accept them.

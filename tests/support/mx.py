@@ -40,6 +40,9 @@ class Received:
     at: float
     authenticated: bool
     encrypted: bool
+    # The client's address (the connection's source) and the name it greeted with.
+    peer: str = ""
+    helo: str = ""
 
 
 @dataclass
@@ -115,6 +118,8 @@ class RemoteMx:
                         time.time(),
                         authenticated,
                         encrypted,
+                        peer=session.peer[0] if session.peer else "",
+                        helo=session.host_name or "",
                     )
                 )
         return "250 2.0.0 queued"

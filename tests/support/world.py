@@ -53,6 +53,9 @@ class World:
             "alias_domain_id": self.alias_domain_id,
             "admin_id": self.admin_id,
             "deleted_mailbox_id": self.deleted_mailbox_id,
+            # Outbound routes are the platform's, not a tenant's: no world has one (tenant
+            # admins get 403 platform_only before any lookup; tests/outbound_routes).
+            "route_id": 2**31 - 2,
             # Mailbox users' own objects (webmail): no such row or message for this world.
             "signature_id": 2**31 - 2,
             "contact_id": 2**31 - 2,
@@ -222,6 +225,13 @@ def valid_body(op: Operation, world: World) -> dict[str, Any] | None:
             "per": "hour",
         },
         "PATCH /api/v1/throttles/{throttle_id}": {"rate": 9_000_000},
+        # Disabled: an enabled route would carry the rest of the suite's mail.
+        "POST /api/v1/outbound-routes": {
+            "name": f"route {unique}",
+            "source_ip": "127.0.0.1",
+            "enabled": False,
+        },
+        "PATCH /api/v1/outbound-routes/{route_id}": {"helo_name": f"out-{unique}.example.com"},
         "POST /api/send/external": {
             "domain": world.domain,
             "to": "someone@example.com",

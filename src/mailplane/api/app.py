@@ -29,15 +29,18 @@ from mailplane.live_events.hub import EventHub
 from mailplane.live_events.watchers import watcher_factory
 from mailplane.mailboxes.deleted_endpoints import router as deleted_mailboxes_router
 from mailplane.mailboxes.endpoints import router as mailboxes_router
+from mailplane.outbound_routes.endpoints import router as outbound_routes_router
 from mailplane.sending.cors import SendCors
 from mailplane.sending.endpoints import router as sending_router
 from mailplane.sending.key_endpoints import router as api_keys_router
 from mailplane.sending.message_endpoints import router as messages_router
 from mailplane.signatures.endpoints import router as signatures_router
+from mailplane.statistics.deliverability_endpoints import router as deliverability_router
 from mailplane.statistics.endpoints import router as statistics_router
 from mailplane.suppressions.endpoints import router as suppressions_router
 from mailplane.tenants.endpoints import router as tenants_router
 from mailplane.throttling.endpoints import router as throttles_router
+from mailplane.unsubscribe.endpoints import router as unsubscribe_router
 from mailplane.webhooks.endpoints import router as webhooks_router
 from mailplane.webmail.folder_endpoints import router as webmail_folders_router
 from mailplane.webmail.list_endpoints import router as webmail_lists_router
@@ -48,6 +51,8 @@ from mailplane.webmail.send_endpoints import router as webmail_send_router
 # The largest legitimate body (an alias with 100 destinations) is about 32 KiB; anything far
 # bigger is refused with 413 before it is read into memory.
 MAX_BODY_BYTES = 1024 * 1024
+# The one-click POST's body is "List-Unsubscribe=One-Click" (RFC 8058), or empty.
+UNSUBSCRIBE_BODY_BYTES = 1024
 # Worker threads beyond the admitted requests: sync dependencies of unadmitted paths.
 HEADROOM_THREADS = 8
 
@@ -101,7 +106,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
     # The body limit wraps admission, so that a write's body is counted while admission
     # reads it ahead.
     app.add_middleware(Admission, settings=settings)
-    app.add_middleware(BodyLimit, max_body_size=MAX_BODY_BYTES, per_path=send_body_limits(settings))
+    app.add_middleware(
+        BodyLimit,
+        max_body_size=MAX_BODY_BYTES,
+        per_path=send_body_limits(settings),
+        per_prefix={"/unsubscribe/": UNSUBSCRIBE_BODY_BYTES},
+    )
     # Outermost: the CORS headers are on every answer of the send paths, 413 and 429 too.
     app.add_middleware(SendCors, database=db)
     app.state.settings = settings
@@ -128,9 +138,12 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         messages_router,
         queue_router,
         webhooks_router,
+        outbound_routes_router,
         suppressions_router,
         throttles_router,
+        unsubscribe_router,
         statistics_router,
+        deliverability_router,
         signatures_router,
         contacts_router,
         webmail_send_router,

@@ -16,18 +16,28 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 class BodyLimit:
     def __init__(
-        self, app: ASGIApp, max_body_size: int, per_path: dict[str, int] | None = None
+        self,
+        app: ASGIApp,
+        max_body_size: int,
+        per_path: dict[str, int] | None = None,
+        per_prefix: dict[str, int] | None = None,
     ) -> None:
         self.app = app
         self.default_size = max_body_size
         # Paths whose bodies are larger by nature (the send API carries attachments).
         self.per_path = per_path or {}
+        # Path prefixes with their own (smaller) limit: the public unsubscribe pages.
+        self.per_prefix = per_prefix or {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.per_path.get(scope["path"].rstrip("/"), self.default_size)
+        path = scope["path"]
+        limit = self.per_path.get(path.rstrip("/"), self.default_size)
+        for prefix, size in self.per_prefix.items():
+            if path.startswith(prefix):
+                limit = size
         too_large = f"request bodies are limited to {limit} bytes"
         for name, value in scope["headers"]:
             if name == b"content-length":

@@ -1,8 +1,10 @@
 """The bounce receiver: a second SMTP listener of ``mailplane intake`` (loopback,
 ``bounce_port``) to which Postfix relays mail for the platform's bounce domain.
 
-Only two kinds of address exist there (docs/mail-plane.md): VERP return paths, whose
-HMAC must verify, and SRS addresses, which must reverse; anything else is refused at
+Three kinds of address exist there (docs/mail-plane.md): VERP return paths, whose
+HMAC must verify, SRS addresses, which must reverse, and the mailto unsubscribe
+addresses of bulk mail (``unsubscribe+<token>``, unsubscribe/tokens.py), whose token must
+verify; anything else is refused at
 RCPT, so nobody can report bounces for deliveries they did not send. Each message is one
 transaction, answered 250 only after its commit; any failure is a 451 and Postfix retries.
 """
@@ -27,6 +29,8 @@ from mailplane.intake.srs import rewriter
 from mailplane.models import utcnow
 from mailplane.models.statuses import MessageSource
 from mailplane.sending.queue import NewMessage, enqueue
+from mailplane.unsubscribe import service as unsubscribe
+from mailplane.unsubscribe import tokens
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +43,8 @@ class Target:
 
     delivery_id: int | None = None
     original_sender: str | None = None
+    # unsubscribe+<token>@: the recipient of this delivery unsubscribes (RFC 2369 mailto).
+    unsubscribe_delivery_id: int | None = None
 
 
 def target_of(settings: Settings, address: str) -> Target | None:
@@ -50,6 +56,10 @@ def target_of(settings: Settings, address: str) -> Target | None:
     delivery_id = parse_verp(settings, address)
     if delivery_id is not None:
         return Target(delivery_id=delivery_id)
+    if local[:12].lower() == "unsubscribe+":
+        key = tokens.derive_key(settings.effective_secret())
+        unsubscribed = tokens.verify(key, local[12:])
+        return None if unsubscribed is None else Target(unsubscribe_delivery_id=unsubscribed)
     if local[:5].upper() in ("SRS0=", "SRS1="):
         try:
             original = str(rewriter(settings).reverse(address))
@@ -72,6 +82,11 @@ def receive(settings: Settings, database: Database, raw: bytes, recipients: list
                 continue  # checked at RCPT; a secret rotated since then
             if target.delivery_id is not None:
                 done.append(recording.record(session, target.delivery_id, bounce, now))
+            elif target.unsubscribe_delivery_id is not None:
+                left = unsubscribe.unsubscribe(
+                    session, target.unsubscribe_delivery_id, "mailto", now
+                )
+                done.append("unsubscribed" if left is not None else "unsubscribe: unknown")
             elif target.original_sender is not None:
                 # A bounce of forwarded mail: back to whoever sent the original, with the
                 # null sender so that it can never bounce again (RFC 5321 section 4.5.5).

@@ -32,6 +32,7 @@ from mailplane.models import AliasDomain, DkimKey, Domain, Job, OutboundMessage
 from mailplane.models.sending import Delivery, DeliveryAttempt
 from mailplane.models.statuses import DeliveryStatus, DkimKeyStatus
 from mailplane.suppressions import recording as suppressions
+from mailplane.unsubscribe import lists
 
 # Core tables: bulk statements (executemany, RETURNING) without ORM bookkeeping.
 deliveries = cast(Table, Delivery.__table__)
@@ -162,6 +163,23 @@ def claim(
             ).where(OutboundMessage.id.in_(message_ids))
         )
     }
+    if any(m.list_id for m in messages.values()):
+        # Recipients who left a list since its message was queued (unsubscribe/lists.py).
+        left = lists.withhold(
+            session,
+            [
+                (c.id, messages[c.message_id].tenant_id, messages[c.message_id].list_id,
+                 c.recipient)
+                for c in claimed
+                if messages[c.message_id].list_id
+            ],
+            now,
+        )  # fmt: skip
+        if left:
+            claimed = [c for c in claimed if c.id not in left]
+            messages = {c.message_id: messages[c.message_id] for c in claimed}
+            if not claimed:
+                return Batch([], {}, {})
     sign_domains = {m.sign_domain for m in messages.values() if m.sign_domain}
     return Batch(claimed, messages, signers(session, sign_domains))
 

@@ -1,5 +1,9 @@
 """SMTP connections, reused per destination, within a per-destination and a global limit.
 
+Through an outbound route, "destination" means (route, destination): its connections are
+bound to the route's source address and greet with its HELO name, so they are pooled and
+limited apart from every other route's.
+
 A connection goes back to its destination's idle list after a transaction, whatever its
 outcome, unless it broke (dropped, timed out, 421): those are closed and forgotten. After a
 refused transaction the next one starts with RSET (RFC 5321 section 4.1.1.5), so that no
@@ -60,11 +64,11 @@ class Pools:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.total = asyncio.Semaphore(settings.delivery_concurrency_total)
-        self._limits: dict[str, asyncio.Semaphore] = {}
-        self._idle: dict[str, list[Connection]] = {}
+        self._limits: dict[str | tuple[int, str], asyncio.Semaphore] = {}
+        self._idle: dict[str | tuple[int, str], list[Connection]] = {}
         self.helo_name = settings.delivery_helo_name or settings.mail_hostname
 
-    def _limit(self, destination: str) -> asyncio.Semaphore:
+    def _limit(self, destination: str | tuple[int, str]) -> asyncio.Semaphore:
         if destination not in self._limits:
             self._limits[destination] = asyncio.Semaphore(
                 self.settings.delivery_concurrency_per_destination
@@ -74,18 +78,19 @@ class Pools:
     @contextlib.asynccontextmanager
     async def connection(self, route: Route) -> AsyncIterator[Connection]:
         """A connection to the route's first reachable host, inside both limits."""
-        async with self._limit(route.destination), self.total:
-            connection = self._take_idle(route.destination) or await self._open(route)
+        key = route.pool_key
+        async with self._limit(key), self.total:
+            connection = self._take_idle(key) or await self._open(route)
             try:
                 yield connection
             finally:
                 connection.last_used = time.monotonic()
                 if connection.usable:
-                    self._idle.setdefault(route.destination, []).append(connection)
+                    self._idle.setdefault(key, []).append(connection)
                 else:
                     connection.close()
 
-    def _take_idle(self, destination: str) -> Connection | None:
+    def _take_idle(self, destination: str | tuple[int, str]) -> Connection | None:
         idle = self._idle.get(destination, [])
         while idle:
             connection = idle.pop()
@@ -100,7 +105,8 @@ class Pools:
             smtp = aiosmtplib.SMTP(
                 hostname=host.address,
                 port=route.port,
-                local_hostname=self.helo_name,
+                local_hostname=route.helo_name or self.helo_name,
+                source_address=(route.source_ip, 0) if route.source_ip else None,
                 timeout=self.settings.delivery_command_timeout_seconds,
                 use_tls=route.tls == "implicit",
                 # None: STARTTLS when the server offers it.

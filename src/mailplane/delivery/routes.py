@@ -1,4 +1,5 @@
-"""Where a delivery goes: the configured relay, or the recipient domain's MX hosts.
+"""Where a delivery goes: the configured relay, or the recipient domain's MX hosts; through
+an outbound route (``outbound_routes/``), that route's relay, source address and HELO name.
 
 MX hosts are tried by preference (random among equal ones, RFC 5321 section 5.1), each of
 their addresses in turn; a domain without MX records is its own mail host (the "implicit
@@ -9,9 +10,10 @@ a batch to one domain asks DNS once.
 
 from __future__ import annotations
 
+import ipaddress
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import dns.asyncresolver
@@ -20,6 +22,7 @@ import dns.rdatatype
 import dns.resolver
 
 from mailplane.config import Settings
+from mailplane.outbound_routes import relay_passwords
 from mailplane.outbound_routes.config import RouteConfig
 
 TlsMode = Literal["starttls", "opportunistic", "implicit", "none"]
@@ -42,8 +45,18 @@ class Route:
     port: int
     tls: TlsMode
     verify_certificates: bool
-    username: str | None = None
-    password: str | None = None
+    username: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    # Through an outbound route: its id, the local address to bind, its EHLO name.
+    via: int | None = None
+    source_ip: str | None = None
+    helo_name: str | None = None
+
+    @property
+    def pool_key(self) -> str | tuple[int, str]:
+        """Connections and their limits are per destination, and per route: a connection
+        from one source address never carries another route's mail."""
+        return self.destination if self.via is None else (self.via, self.destination)
 
 
 @dataclass(frozen=True)
@@ -76,6 +89,32 @@ def relay_route(settings: Settings) -> Route | None:
     )
 
 
+def _family(address: str) -> int | None:
+    try:
+        return ipaddress.ip_address(address).version
+    except ValueError:
+        return None  # a relay named by host name: resolved when connecting
+
+
+def via_relay_route(settings: Settings, via: RouteConfig) -> Route:
+    """An outbound route's own relay: everything it carries goes there."""
+    assert via.relay_host is not None
+    password = relay_passwords.decrypt(settings, via.relay_password) if via.relay_password else None
+    tls: TlsMode = via.relay_tls  # type: ignore[assignment]  # validated when stored
+    return Route(
+        destination="relay",
+        hosts=(Host(via.relay_host, via.relay_host),),
+        port=via.relay_port or 25,
+        tls=tls,
+        verify_certificates=tls != "none",
+        username=via.relay_username,
+        password=password,
+        via=via.id,
+        source_ip=via.source_ip,
+        helo_name=via.helo_name,
+    )
+
+
 def _resolver(settings: Settings) -> dns.asyncresolver.Resolver:
     servers = settings.delivery_resolvers or settings.dns_resolvers
     resolver = dns.asyncresolver.Resolver(configure=not servers)
@@ -102,9 +141,15 @@ class Router:
         self.relay = relay_route(settings)
         self.resolver = _resolver(settings)
         self._cache: dict[str, tuple[float, Route | NoRoute]] = {}
+        # By route id: (the config it was built from, the route).
+        self._via_relays: dict[int, tuple[RouteConfig, Route]] = {}
+        # By (route id, domain): (the config, the default route, the route through it).
+        self._via_routes: dict[tuple[int, str], tuple[RouteConfig, Route, Route]] = {}
 
     async def route(self, domain: str, via: RouteConfig | None = None) -> Route | NoRoute:
         """How to reach ``domain``: through ``via`` (an outbound route) or the default."""
+        if via is not None:
+            return await self._through(domain, via)
         if self.relay is not None:
             return self.relay
         cached = self._cache.get(domain)
@@ -114,6 +159,39 @@ class Router:
         keep = NEGATIVE_CACHE_SECONDS if isinstance(result, NoRoute) else ttl
         self._cache[domain] = (time.monotonic() + min(keep, CACHE_SECONDS_MAX), result)
         return result
+
+    async def _through(self, domain: str, via: RouteConfig) -> Route | NoRoute:
+        """Through an outbound route: its relay, or the default way out (the platform's
+        relay or the MX hosts) from its source address with its HELO name. Built once per
+        route configuration (a changed route is a new config object) and domain."""
+        if via.relay_host:
+            kept = self._via_relays.get(via.id)
+            if kept is None or kept[0] is not via:
+                kept = (via, via_relay_route(self.settings, via))
+                self._via_relays[via.id] = kept
+            return kept[1]
+        base = await self.route(domain)
+        if isinstance(base, NoRoute):
+            return base
+        cached = self._via_routes.get((via.id, domain))
+        if cached is not None and cached[0] is via and cached[1] is base:
+            return cached[2]
+        hosts = base.hosts
+        if via.source_ip:
+            # A socket bound to an IPv4 address cannot reach an IPv6 host, and back.
+            family = ipaddress.ip_address(via.source_ip).version
+            hosts = tuple(h for h in hosts if _family(h.address) in (family, None))
+            if not hosts:
+                return NoRoute(
+                    False, 451, f"4.4.4 no mail host of {domain} is reachable from {via.source_ip}"
+                )
+        through = replace(
+            base, hosts=hosts, via=via.id, source_ip=via.source_ip, helo_name=via.helo_name
+        )
+        if len(self._via_routes) > 100_000:  # bounded: domains come and go
+            self._via_routes.clear()
+        self._via_routes[(via.id, domain)] = (via, base, through)
+        return through
 
     async def _addresses(self, name: str) -> tuple[list[str], float]:
         addresses: list[str] = []

@@ -30,7 +30,8 @@ from mailplane.delivery.transfer import Envelope, send
 from mailplane.dkim import signer
 from mailplane.dkim.signing import SIGNED_HEADERS, loaded_key
 from mailplane.models import utcnow
-from mailplane.models.statuses import MessageSource
+from mailplane.models.statuses import MessageSource, MessageType
+from mailplane.unsubscribe import headers as unsubscribe_headers
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -59,6 +60,7 @@ class Worker:
         self.delivered = 0
         self.policy = admission.Policy()
         self.policy_loaded_at = -POLICY_REFRESH_SECONDS
+        self.unsubscribe = unsubscribe_headers.Builder(settings)
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         def unit() -> T:
@@ -149,34 +151,61 @@ class Worker:
 
     def _start(self, batch: Batch) -> None:
         signed: dict[str, bytes | str | Exception] = {}
+        per_recipient: dict[str, bool] = {}
         for claimed in batch.claimed:
             message = batch.messages[claimed.message_id]
-            if message.id not in signed:
+            if message.id not in per_recipient:
+                per_recipient[message.id] = self._wants_unsubscribe(message)
+            data: bytes | str | Exception
+            if per_recipient[message.id]:
+                # Bulk mail: each recipient's own List-Unsubscribe, signed with it.
                 try:
-                    signed[message.id] = self._prepare(message, batch.signers)
-                except Exception as exc:  # an unusable key: deferred by _deliver, not lost
-                    signed[message.id] = exc
-            task = asyncio.create_task(self._deliver(claimed, message, signed[message.id]))
+                    extra = self.unsubscribe.headers(claimed.id)
+                    data = self._prepare(message, batch.signers, extra)
+                except Exception as exc:
+                    data = exc
+            else:
+                if message.id not in signed:
+                    try:
+                        signed[message.id] = self._prepare(message, batch.signers)
+                    except Exception as exc:  # an unusable key: deferred by _deliver, not lost
+                        signed[message.id] = exc
+                data = signed[message.id]
+            task = asyncio.create_task(self._deliver(claimed, message, data))
             self.in_flight.add(task)
             task.add_done_callback(self.in_flight.discard)
 
-    def _prepare(self, message: MessageData, signers: dict[str, SigningKey | str]) -> bytes | str:
-        """The bytes to send (signed once per message per batch), or why it may not leave."""
+    @staticmethod
+    def _wants_unsubscribe(message: MessageData) -> bool:
+        """A tenant's bulk message without a List-Unsubscribe of its own."""
+        return (
+            message.type == MessageType.BULK
+            and message.tenant_id is not None
+            and message.source not in (MessageSource.FORWARD, MessageSource.DSN)
+            and not unsubscribe_headers.has_own(message.raw)
+        )
+
+    def _prepare(
+        self, message: MessageData, signers: dict[str, SigningKey | str], extra: bytes = b""
+    ) -> bytes | str:
+        """The bytes to send (signed once per message per batch, or per recipient when
+        ``extra`` holds that recipient's headers), or why it may not leave."""
+        raw = extra + message.raw if extra else message.raw
         if message.source in (MessageSource.FORWARD, MessageSource.DSN) or not message.sign_domain:
-            return message.raw
+            return raw
         key = signers.get(
             message.sign_domain, f"5.7.1 sending domain {message.sign_domain} unknown"
         )
         if isinstance(key, str):
             return key
         header = signer.signature_header(
-            message.raw,
+            raw,
             domain=message.sign_domain,
             selector=key.selector,
             key=loaded_key(key.key_id, key.private_key_pem),
             signed_headers=SIGNED_HEADERS,
         )
-        return header + message.raw
+        return header + raw
 
     async def _deliver(
         self, claimed: Claimed, message: MessageData, data: bytes | str | Exception

@@ -92,6 +92,8 @@ class Delivery(Base):
         Index("ix_deliveries_message_id", "message_id"),
         Index("ix_deliveries_tenant_id_status", "tenant_id", "status"),
         Index("ix_deliveries_recipient", "recipient"),
+        # The deliverability report: a tenant's deliveries settled in the last days.
+        Index("ix_deliveries_tenant_id_finished_at", "tenant_id", "finished_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)

@@ -114,6 +114,43 @@ def check_recipients(key: SendKey, recipients: list[str], settings: Settings) ->
         )
 
 
+# RFC 8058 section 3.1: the one-click target is an HTTPS URI, and the POST header says so.
+_HTTPS_TARGET = re.compile(r"<https://[^<>\s]+>")
+ONE_CLICK = "List-Unsubscribe=One-Click"
+
+
+def check_unsubscribe(
+    request: SendRequest, message_type: MessageType, domain: str
+) -> dict[str, str]:
+    """The custom headers, plus List-Id; refuses bulk mail without a one-click target.
+
+    ``unsubscribe: platform`` (the default): the engine adds each recipient's own
+    List-Unsubscribe when it sends (unsubscribe/headers.py). ``own``, or a request that
+    brings a List-Unsubscribe header of its own: it must be complete (RFC 8058)."""
+    headers = dict(request.headers)
+    by_name = {name.lower(): value for name, value in headers.items()}
+    own = request.unsubscribe == "own" or "list-unsubscribe" in by_name
+    if message_type == MessageType.BULK and (own or "list-unsubscribe-post" in by_name):
+        target = by_name.get("list-unsubscribe", "")
+        if not _HTTPS_TARGET.search(target) or by_name.get("list-unsubscribe-post") != ONE_CLICK:
+            raise InvalidInput(
+                'bulk mail needs a one-click unsubscribe: leave unsubscribe at "platform" '
+                "(mailplane adds it), or give headers List-Unsubscribe with an <https://...> "
+                f"URL and List-Unsubscribe-Post: {ONE_CLICK}",
+                code="unsubscribe_required",
+            )
+    if request.list_id is not None:
+        if message_type != MessageType.BULK:
+            raise InvalidInput("list_id is for bulk mail (type bulk)", code="invalid_list_id")
+        if "list-id" in by_name:
+            raise InvalidInput(
+                "give the list as list_id or as a List-Id header, not both",
+                code="invalid_list_id",
+            )
+        headers["List-Id"] = f"<{request.list_id}.{domain}>"
+    return headers
+
+
 def prepare(key: SendKey, request: SendRequest, settings: Settings, now: datetime) -> NewMessage:
     sender = mailbox_of(request.from_, "from")
     check_sender(key, sender)
@@ -135,6 +172,8 @@ def prepare(key: SendKey, request: SendRequest, settings: Settings, now: datetim
             f"metadata is limited to {MAX_METADATA_BYTES} bytes", code="metadata_too_large"
         )
     max_bytes = settings.send_max_message_mb * 1024 * 1024
+    message_type = MessageType(request.type or key.default_type)
+    headers = check_unsubscribe(request, message_type, key.domain_name)
     draft = Draft(
         sender=sender,
         to=to,
@@ -143,7 +182,7 @@ def prepare(key: SendKey, request: SendRequest, settings: Settings, now: datetim
         subject=request.subject,
         text=request.text,
         html=request.html,
-        headers=dict(request.headers),
+        headers=headers,
         attachments=_attachments(request, max_bytes),
     )
     composed = compose(draft, now=now, domain=key.domain_name)
@@ -163,9 +202,10 @@ def prepare(key: SendKey, request: SendRequest, settings: Settings, now: datetim
         subject=request.subject,
         domain_id=key.domain_id,
         api_key_id=key.id,
-        type=MessageType(request.type or key.default_type),
+        type=message_type,
         sign_domain=key.domain_name,
         tags=list(request.tags),
         metadata=dict(request.metadata),
         send_at=send_time(request.send_at, settings, now),
+        list_id=request.list_id,
     )

@@ -27,6 +27,7 @@ from mailplane.names import split_address
 from mailplane.statistics import counters
 from mailplane.suppressions import policy as suppressions
 from mailplane.suppressions import recording
+from mailplane.unsubscribe import lists
 from mailplane.webhooks import events as webhook_events
 
 DELIVERIES: Table = Delivery.__table__  # type: ignore[assignment]
@@ -56,6 +57,8 @@ class NewMessage:
     metadata: dict[str, Any] = field(default_factory=dict)
     batch_id: str | None = None
     send_at: datetime | None = None
+    # A bulk message's list (RFC 2919 List-Id): who left it is withheld (unsubscribe/).
+    list_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ def enqueue_many(
                 "tags": list(m.tags),
                 "metadata": dict(m.metadata),
                 "batch_id": m.batch_id,
+                "list_id": m.list_id,
                 "send_at": m.send_at,
                 "created_at": now,
             }
@@ -135,6 +139,7 @@ def enqueue_many(
     delivery_ids = _insert_deliveries(session, rows) if rows else []
     results: list[Queued] = []
     withheld: dict[int, str] = {}
+    left_list: dict[int, str] = {}  # deliveries to those who left the message's list
     position = 0
     for message_id, m in zip(ids, messages, strict=True):
         count = len(m.recipients)
@@ -142,6 +147,12 @@ def enqueue_many(
         reasons = blocked.get(m.tenant_id, {}) if m.tenant_id is not None else {}
         mine = {i: reasons[r.lower()] for r, i in pairs if r.lower() in reasons}
         withheld.update(mine)
+        if m.list_id is not None and m.tenant_id is not None:
+            left = lists.to_withhold(
+                session, [(i, m.tenant_id, m.list_id, r) for r, i in pairs if i not in mine]
+            )
+            left_list.update(left)
+            mine = {**mine, **dict.fromkeys(left, "")}
         results.append(Queued(message_id, pairs, frozenset(mine)))
         position += count
     webhook_events.messages_queued(
@@ -160,6 +171,7 @@ def enqueue_many(
     )
     if withheld:
         recording.withhold_queued(session, withheld, now)
+    lists.mark(session, left_list, now)
     counters.record_accepted(
         session,
         [

@@ -22,6 +22,13 @@ DisplayName = Annotated[str, StringConstraints(max_length=200, pattern=NO_CONTRO
 # The body may hold line breaks (it is not a header); 10 MB of text is plenty.
 Body = Annotated[str, StringConstraints(max_length=10 * 1024 * 1024)]
 Tag = Annotated[str, StringConstraints(min_length=1, max_length=100, pattern=NO_CONTROL_NONEMPTY)]
+# RFC 2919 list-label material: a short dot-atom-like token, nothing that could break out.
+ListId = Annotated[
+    str,
+    StringConstraints(
+        min_length=1, max_length=100, pattern=r"^[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$"
+    ),
+]
 HeaderName = Annotated[str, StringConstraints(min_length=1, max_length=76, pattern=r"^[!-9;-~]+$")]
 
 
@@ -71,6 +78,16 @@ class SendRequest(RequestModel):
     metadata: Annotated[dict[Tag, Any], Field(max_length=50)] = Field(default_factory=dict)
     type: Literal["transactional", "bulk"] | None = None
     send_at: Timestamp | None = None
+    unsubscribe: Literal["platform", "own"] = Field(
+        default="platform",
+        description="Bulk mail: platform = mailplane adds a one-click List-Unsubscribe per "
+        "recipient; own = headers carry List-Unsubscribe (https) and List-Unsubscribe-Post.",
+    )
+    list_id: ListId | None = Field(
+        default=None,
+        description="Bulk mail's list: List-Id <list_id.domain>; an unsubscribe then "
+        "leaves only this list.",
+    )
 
 
 class BatchRequest(RequestModel):

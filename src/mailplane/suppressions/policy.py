@@ -50,6 +50,8 @@ class Reason(StrEnum):
     REPEATED_SOFT_BOUNCE = "repeated_soft_bounce"
     MANUAL = "manual"
     IMPORT = "import"
+    # The recipient asked (one-click or mailto unsubscribe, unsubscribe/); never expires.
+    UNSUBSCRIBED = "unsubscribed"
 
 
 def settings_of(session: Session) -> Settings:
@@ -163,7 +165,15 @@ def suppressed_reply(reason: str) -> str:
 
 def mark_suppressed(session: Session, reasons: dict[int, str], now: datetime) -> dict[int, str]:
     """Deliveries (id → the entry's reason) become suppressed; returns id → reply."""
-    replies = {delivery_id: suppressed_reply(reason) for delivery_id, reason in reasons.items()}
+    return mark_withheld(
+        session,
+        {delivery_id: suppressed_reply(reason) for delivery_id, reason in reasons.items()},
+        now,
+    )
+
+
+def mark_withheld(session: Session, replies: dict[int, str], now: datetime) -> dict[int, str]:
+    """Deliveries (id → the reply to record) become suppressed; returns ``replies``."""
     for delivery_id, reply in replies.items():
         session.execute(
             update(Delivery)

@@ -34,7 +34,9 @@ MESSAGE_EVENTS = {
     DeliveryStatus.FAILED: "message.failed",
     DeliveryStatus.SUPPRESSED: "message.suppressed",
 }
-EVENT_TYPES = frozenset({"message.sent", *MESSAGE_EVENTS.values()})
+# The recipient used the one-click (or mailto) unsubscribe of a bulk message.
+UNSUBSCRIBED = "message.unsubscribed"
+EVENT_TYPES = frozenset({"message.sent", *MESSAGE_EVENTS.values(), UNSUBSCRIBED})
 
 
 class Settled(Protocol):
@@ -159,3 +161,27 @@ def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetim
     # In delivery id order: the events of one message keep the order of its outcomes.
     rows.sort(key=lambda r: r["payload"]["delivery_id"])
     _insert(session, rows)
+
+
+def message_unsubscribed(
+    session: Session,
+    tenant_id: int,
+    payload: dict[str, Any],
+    now: datetime,
+) -> None:
+    """``message.unsubscribed`` (delivery, recipient, list_id, how) for a tenant with
+    webhooks."""
+    if tenant_id in tenants_with_webhooks(session, [tenant_id]):
+        _insert(
+            session,
+            [
+                {
+                    "type": UNSUBSCRIBED,
+                    "tenant_id": tenant_id,
+                    "object_type": "message",
+                    "object_id": None,
+                    "at": now,
+                    "payload": payload,
+                }
+            ],
+        )

@@ -158,9 +158,13 @@ def upgrade() -> None:
     op.add_column("deliveries", sa.Column("route_id", sa.Integer(), nullable=True))
     op.add_column("deliveries", sa.Column("held_by", sa.String(64), nullable=True))
     op.add_column("outbound_messages", sa.Column("list_id", sa.String(200), nullable=True))
+    op.create_index(
+        "ix_deliveries_tenant_id_finished_at", "deliveries", ["tenant_id", "finished_at"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_deliveries_tenant_id_finished_at", "deliveries")
     with op.batch_alter_table("outbound_messages") as batch:
         batch.drop_column("list_id")
     with op.batch_alter_table("deliveries") as batch:
