@@ -165,6 +165,7 @@ def test_every_write_route_leaves_an_entry(
         ),
         ("PATCH /api/v1/throttles/{throttle_id}", w, {"rate": 5000}, "throttle.update"),
         ("DELETE /api/v1/throttles/{throttle_id}", w, None, "throttle.delete"),
+        (
             "POST /api/v1/outbound-routes",
             {},
             {"name": f"audited-{uid}", "source_ip": "127.0.0.1", "enabled": False},

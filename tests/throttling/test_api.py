@@ -165,3 +165,19 @@ def test_tenant_admins_read_their_limits_only(
     assert api.ok("GET", f"/api/v1/throttles/{own['id']}")["rate"] == 100
     for limit in (own, foreign, destination):
         api.ok("DELETE", f"/api/v1/throttles/{limit['id']}", 204)
+
+
+def test_a_route_limit_names_an_existing_route(api: Api, uid: str) -> None:
+    route = api.ok(
+        "POST", "/api/v1/outbound-routes", 201,
+        json={"name": f"thr-{uid}", "source_ip": "127.0.0.1", "enabled": False},
+    )  # fmt: skip
+    try:
+        limit = _create(api, scope="route", route_id=route["id"], rate=100, per="hour")
+        assert (limit["route_id"], limit["burst"]) == (route["id"], 1)
+        duplicate = _create(api, 409, scope="route", route_id=route["id"], rate=5, per="hour")
+        assert duplicate["error"] == "duplicate_throttle"
+    finally:
+        api.ok("DELETE", f"/api/v1/outbound-routes/{route['id']}", 204)
+    # The route's limits go with it.
+    assert api.get(f"/api/v1/throttles/{limit['id']}").status_code == 404
