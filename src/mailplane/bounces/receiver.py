@@ -1,10 +1,12 @@
 """The bounce receiver: a second SMTP listener of ``mailplane intake`` (loopback,
 ``bounce_port``) to which Postfix relays mail for the platform's bounce domain.
 
-Only two kinds of address exist there (docs/mail-plane.md): VERP return paths, whose
-HMAC must verify, and SRS addresses, which must reverse; anything else is refused at
-RCPT, so nobody can report bounces for deliveries they did not send. Each message is one
-transaction, answered 250 only after its commit; any failure is a 451 and Postfix retries.
+Only three kinds of address exist there (docs/mail-plane.md): VERP return paths, whose
+HMAC must verify, SRS addresses, which must reverse, and the feedback address
+(``feedback_local_part``) where ARF spam reports arrive (``complaints/``); anything else
+is refused at RCPT, so nobody can report bounces for deliveries they did not send. Each
+message is one transaction, answered 250 only after its commit; any failure is a 451 and
+Postfix retries.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import srslib
 from aiosmtpd.smtp import Envelope, Session
 
 from mailplane.bounces import parsing, recording
+from mailplane.complaints import recording as complaints
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.delivery.envelope import parse_verp
@@ -35,10 +38,12 @@ REFUSED = "550 5.1.1 No such bounce address"
 
 @dataclass(frozen=True)
 class Target:
-    """What an address of the bounce domain stands for: a delivery or an SRS sender."""
+    """What an address of the bounce domain stands for: a delivery, an SRS sender, or
+    the feedback address."""
 
     delivery_id: int | None = None
     original_sender: str | None = None
+    feedback: bool = False
 
 
 def target_of(settings: Settings, address: str) -> Target | None:
@@ -47,6 +52,8 @@ def target_of(settings: Settings, address: str) -> Target | None:
     local, _, domain = address.rpartition("@")
     if domain != settings.effective_bounce_domain:
         return None
+    if local.lower() == settings.feedback_local_part:
+        return Target(feedback=True)
     delivery_id = parse_verp(settings, address)
     if delivery_id is not None:
         return Target(delivery_id=delivery_id)
@@ -70,7 +77,9 @@ def receive(settings: Settings, database: Database, raw: bytes, recipients: list
             target = target_of(settings, address)
             if target is None:
                 continue  # checked at RCPT; a secret rotated since then
-            if target.delivery_id is not None:
+            if target.feedback:
+                done.append(complaints.receive(session, settings, raw, now))
+            elif target.delivery_id is not None:
                 done.append(recording.record(session, target.delivery_id, bounce, now))
             elif target.original_sender is not None:
                 # A bounce of forwarded mail: back to whoever sent the original, with the

@@ -155,15 +155,17 @@ BOUNCE_CLASS = "mailplane_bounce_recipients"
 def bounce_path(settings: Settings, paths: Layout) -> list[tuple[str, str]]:
     """Mail for the platform's bounce domain (VERP return paths and SRS addresses) is
     relayed to mailplane's bounce receiver, never to Dovecot. Only the two address forms
-    are known recipients (relay_recipient_maps, checked by reject_unlisted_recipient);
+    and the feedback address (ARF spam reports, ``complaints/``) are known recipients
+    (relay_recipient_maps, checked by reject_unlisted_recipient);
     on the inbound port the bounce policy service also checks the VERP HMAC and the SRS
     hash at RCPT (``bounce_recipient_check``), and the receiver checks both again."""
     domain = settings.effective_bounce_domain.replace(".", "\\.")
     # "$$" is a literal "$" in main.cf ("$" starts a parameter name).
     receiver = f"{_bracketed(settings.mail_listen_address)}:{settings.bounce_port}"
+    feedback = settings.feedback_local_part.replace(".", "\\.")
     recipients = (
         f"regexp:{{ {{/^b\\+[0-9]+-[0-9a-f]+@{domain}$$/ OK}}, "
-        f"{{/^srs[01]=[^@]+@{domain}$$/ OK}} }}"
+        f"{{/^srs[01]=[^@]+@{domain}$$/ OK}}, {{/^{feedback}@{domain}$$/ OK}} }}"
     )
     return [
         ("relay_domains", settings.effective_bounce_domain),

@@ -25,7 +25,7 @@ class Suppression(Base):
     tenant_id: Mapped[int] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     # Lower case, A-label domain (suppressions/service.normalize).
     address: Mapped[str] = mapped_column(String(320))
-    # suppressions.service.Reason: hard_bounce | repeated_soft_bounce | manual | import
+    # suppressions.service.Reason: hard_bounce | repeated_soft_bounce | manual | import | complaint
     reason: Mapped[str] = mapped_column(String(32))
     # The delivery (and its message) that caused it; None when added by hand.
     delivery_id: Mapped[int | None] = mapped_column(BigId, nullable=True)

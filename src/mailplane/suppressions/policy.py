@@ -50,6 +50,7 @@ class Reason(StrEnum):
     REPEATED_SOFT_BOUNCE = "repeated_soft_bounce"
     MANUAL = "manual"
     IMPORT = "import"
+    COMPLAINT = "complaint"  # an ARF spam report (complaints/)
 
 
 def settings_of(session: Session) -> Settings:

@@ -35,7 +35,9 @@ class SuppressionOut(ResponseModel):
     id: int
     tenant_id: int
     address: str
-    reason: str = Field(description="hard_bounce | repeated_soft_bounce | manual | import")
+    reason: str = Field(
+        description="hard_bounce | repeated_soft_bounce | manual | import | complaint"
+    )
     detail: str = Field(description="The remote's reply that caused it, or the note.")
     message_id: str | None = Field(description="The message whose delivery caused it.")
     delivery_id: int | None
