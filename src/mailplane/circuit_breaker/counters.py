@@ -23,12 +23,12 @@ recipient's server and do not count at all.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -162,12 +162,26 @@ class Window:
 
 
 def windows(
-    session: Session, scopes: Iterable[str], now: datetime, minutes: int
+    session: Session,
+    scopes: Iterable[Scope],
+    now: datetime,
+    minutes: int,
+    resumed: Mapping[int, datetime] | None = None,
 ) -> dict[str, Window]:
-    wanted = sorted(set(scopes))
+    """Each scope's sums over the last ``minutes`` (the current minute included). A
+    tenant resumed by an operator starts afresh from the minute after the resume: the
+    evidence the operator already weighed does not trip the breaker again at once."""
+    wanted = {scope.name: scope for scope in scopes}
     if not wanted:
         return {}
-    since = minute_of(now) - timedelta(minutes=minutes - 1)
+    start = minute_of(now) - timedelta(minutes=minutes - 1)
+    resumed = resumed or {}
+    conditions = []
+    for name, scope in sorted(wanted.items()):
+        since = start
+        if scope.tenant_id in resumed:
+            since = max(start, minute_of(resumed[scope.tenant_id]) + timedelta(minutes=1))
+        conditions.append(and_(ReputationCount.scope == name, ReputationCount.bucket >= since))
     rows = session.execute(
         select(
             ReputationCount.scope,
@@ -175,7 +189,7 @@ def windows(
             func.sum(ReputationCount.hard_bounces),
             func.sum(ReputationCount.complaints),
         )
-        .where(ReputationCount.scope.in_(wanted), ReputationCount.bucket >= since)
+        .where(or_(*conditions))
         .group_by(ReputationCount.scope)
     )
     return {scope: Window(int(d or 0), int(h or 0), int(c or 0)) for scope, d, h, c in rows}

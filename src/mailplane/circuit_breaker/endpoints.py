@@ -11,7 +11,7 @@ from mailplane.api.deps import ClockDep, PrincipalDep, SessionDep, SettingsDep, 
 from mailplane.api.pagination import PageDep
 from mailplane.api.params import PathId
 from mailplane.api.responses import ERRORS
-from mailplane.circuit_breaker import counters, service
+from mailplane.circuit_breaker import service
 from mailplane.circuit_breaker.schemas import PauseCreate, PauseOut, Rate, SendingOut
 from mailplane.db.pagination import keyset_page
 from mailplane.models import SendingPause
@@ -33,10 +33,7 @@ def sending_state(
     """The active pause, and the tenant's rates over the breaker's window."""
     tenant = get_tenant(session, principal, tenant_id)
     thresholds = service.Thresholds.of(settings)
-    scope = counters.tenant_scope(tenant.id)
-    window = counters.windows(session, [scope], clock(), thresholds.window_minutes).get(
-        scope, counters.Window()
-    )
+    window = service.window_of(session, tenant.id, clock(), thresholds.window_minutes)
     active = service.active_pause(session, tenant.id)
     return SendingOut(
         tenant_id=tenant.id,

@@ -9,7 +9,7 @@ releases every paused delivery of the tenant.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -82,6 +82,26 @@ def active_pause(session: Session, tenant_id: int) -> SendingPause | None:
     ).first()
 
 
+def last_resumed(session: Session, tenant_ids: Iterable[int]) -> dict[int, datetime]:
+    """When each of these tenants was last resumed (tenants never paused are absent)."""
+    wanted = sorted(set(tenant_ids))
+    if not wanted:
+        return {}
+    rows = session.execute(
+        select(SendingPause.tenant_id, func.max(SendingPause.resumed_at))
+        .where(SendingPause.tenant_id.in_(wanted), SendingPause.resumed_at.is_not(None))
+        .group_by(SendingPause.tenant_id)
+    )
+    return {tenant_id: at for tenant_id, at in rows if at is not None}
+
+
+def window_of(session: Session, tenant_id: int, now: datetime, minutes: int) -> counters.Window:
+    """The tenant's window as the breaker sees it (for the sending-state route)."""
+    scope = counters.Scope(counters.tenant_scope(tenant_id), tenant_id, None)
+    found = counters.windows(session, [scope], now, minutes, last_resumed(session, [tenant_id]))
+    return found.get(scope.name, counters.Window())
+
+
 def outcomes_recorded(session: Session, settled: Sequence[counters.Settled], now: datetime) -> None:
     """The observer (``delivery/observers.py``): count, then check what got worse."""
     check_scopes(session, counters.record_outcomes(session, settled, now), now)
@@ -92,7 +112,10 @@ def check_scopes(session: Session, scopes: Sequence[counters.Scope], now: dateti
     if not scopes:
         return
     thresholds = Thresholds.of(settings_of(session))
-    sums = counters.windows(session, (s.name for s in scopes), now, thresholds.window_minutes)
+    sums = counters.windows(
+        session, scopes, now, thresholds.window_minutes,
+        last_resumed(session, {s.tenant_id for s in scopes}),
+    )  # fmt: skip
     tripped: dict[int, tuple[counters.Scope, Trip]] = {}
     # Tenant scopes first: a tenant-wide trip is reported as such, not as one batch's.
     for scope in sorted(scopes, key=lambda s: (s.batch_id is not None, s.name)):
