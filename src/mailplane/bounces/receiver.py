@@ -70,16 +70,15 @@ def target_of(settings: Settings, address: str) -> Target | None:
 def receive(settings: Settings, database: Database, raw: bytes, recipients: list[str]) -> str:
     """One message for the bounce domain, in one transaction; what was done."""
     now = utcnow()
-    bounce = parsing.read(raw)
+    targets = [t for t in (target_of(settings, a) for a in recipients) if t is not None]
+    # Read as a bounce only when it went to a return path (a feedback report is no DSN).
+    bounce = parsing.read(raw) if any(t.delivery_id is not None for t in targets) else None
     done: list[str] = []
     with database.transaction() as session:
-        for address in recipients:
-            target = target_of(settings, address)
-            if target is None:
-                continue  # checked at RCPT; a secret rotated since then
+        for target in targets:  # checked at RCPT; gone here only if a secret rotated since
             if target.feedback:
                 done.append(complaints.receive(session, settings, raw, now))
-            elif target.delivery_id is not None:
+            elif target.delivery_id is not None and bounce is not None:
                 done.append(recording.record(session, target.delivery_id, bounce, now))
             elif target.original_sender is not None:
                 # A bounce of forwarded mail: back to whoever sent the original, with the
