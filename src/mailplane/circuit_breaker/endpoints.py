@@ -81,8 +81,9 @@ def pause_sending(
     body: PauseCreate,
 ) -> PauseOut:
     """Operators: hold the tenant's bulk mail (``all``: its transactional mail too)."""
-    principal.require_platform()
+    # Another tenant's state does not exist (404) before this one's is forbidden (403).
     tenant = get_tenant(session, principal, tenant_id)
+    principal.require_platform()
     row = service.pause(
         session, principal, tenant.id, scope=body.scope, trigger="operator", now=clock(),
         detail={"reason": body.reason} if body.reason else {},
@@ -95,6 +96,6 @@ def resume_sending(
     session: SessionDep, principal: WriterDep, clock: ClockDep, tenant_id: PathId
 ) -> PauseOut:
     """Operators: end the active pause and release every paused delivery."""
-    principal.require_platform()
     tenant = get_tenant(session, principal, tenant_id)
+    principal.require_platform()
     return PauseOut.model_validate(service.resume(session, principal, tenant.id, clock()))
