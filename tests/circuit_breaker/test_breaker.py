@@ -163,3 +163,40 @@ def test_an_operator_pause_of_all_sending_holds_transactional_mail_too(
     assert [r.status for r in rows] == ["delivered", "delivered"]
     not_paused = api.post(f"/api/v1/tenants/{tenant}/sending/resume")
     assert (not_paused.status_code, not_paused.json()["error"]) == (409, "not_paused")
+
+
+def test_an_operator_sets_a_tenants_own_thresholds(
+    engine_settings: EngineSettings,
+    database: Database,
+    knot: Knot,
+    mx1: RemoteMx,
+    api: Api,
+    uid: str,
+) -> None:
+    zone = f"cbt-{uid}.test"
+    mx_zone(knot, zone, [(10, "mx1")], {"mx1": MX1})
+    strict, default = api.tenant()["id"], api.tenant()["id"]
+    own = {"breaker_min_sample": 20, "breaker_hard_bounce_rate": 0.2}
+    limits = api.ok("PATCH", f"/api/v1/tenants/{strict}", json={"limits": own})["limits"]
+    assert (limits["breaker_min_sample"], limits["breaker_hard_bounce_rate"]) == (20, 0.2)
+    state = api.ok("GET", f"/api/v1/tenants/{strict}/sending")
+    assert (state["hard_bounces"]["min_sample"], state["hard_bounces"]["threshold"]) == (20, 0.2)
+    assert state["complaints"]["threshold"] == 0.003
+    # The same list (a third bounces) for both: 60 deliveries are enough for the tenant
+    # with its own minimum sample, not for the one on the platform's 100.
+    lists = {
+        tenant: queue(
+            database, _list(uid, zone, 60, 3, start=1000 * n), tenant_id=tenant,
+            type=MessageType.BULK,
+        )
+        for n, tenant in enumerate((strict, default), start=1)
+    }  # fmt: skip
+    with worker_running(engine_settings(delivery_batch_size=5)):
+        strict_rows = settled(database, lists[strict])
+        default_rows = wait_until_final(database, lists[default], timeout=60)
+    assert by_status(strict_rows).get("paused", 0) > 0
+    assert by_status(default_rows).get("paused", 0) == 0
+    pause = api.ok("GET", f"/api/v1/tenants/{strict}/sending")["pause"]
+    assert (pause["detail"]["min_sample"], pause["detail"]["threshold"]) == (20, 0.2)
+    assert 20 <= pause["detail"]["sample"] < 60
+    assert api.ok("GET", f"/api/v1/tenants/{default}/sending")["pause"] is None

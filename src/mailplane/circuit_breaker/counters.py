@@ -135,15 +135,21 @@ def record_outcomes(session: Session, settled: Sequence[Settled], now: datetime)
         .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
         .where(Delivery.id.in_(list(final)), Delivery.tenant_id.is_not(None))
     )
-    counts: Counts = defaultdict(lambda: defaultdict(int))
+    # Summed per (tenant, batch) first: a batch of outcomes has few of them.
+    sums: dict[tuple[int, str | None], list[int]] = defaultdict(lambda: [0, 0])
     for delivery_id, tenant_id, batch_id in rows:
         if tenant_id is None:
             continue
         s = final[delivery_id]
-        delivery = 0 if s.earlier is not None else 1
-        hard = int(s.status == DeliveryStatus.BOUNCED and is_hard(s) and s.earlier != "hard")
+        pair = sums[(tenant_id, batch_id)]
+        if s.earlier is None:
+            pair[0] += 1
+        if s.status == DeliveryStatus.BOUNCED and s.earlier != "hard" and is_hard(s):
+            pair[1] += 1
+    counts: Counts = defaultdict(lambda: defaultdict(int))
+    for (tenant_id, batch_id), (deliveries, hard) in sums.items():
         for scope in scopes_of(tenant_id, batch_id):
-            counts[scope]["deliveries"] += delivery
+            counts[scope]["deliveries"] += deliveries
             counts[scope]["hard_bounces"] += hard
     add(session, counts, now)
     return [scope for scope, values in counts.items() if values["hard_bounces"]]

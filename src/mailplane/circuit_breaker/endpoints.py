@@ -32,7 +32,7 @@ def sending_state(
 ) -> SendingOut:
     """The active pause, and the tenant's rates over the breaker's window."""
     tenant = get_tenant(session, principal, tenant_id)
-    thresholds = service.Thresholds.of(settings)
+    thresholds = service.Thresholds.of(settings).for_tenant(tenant)
     window = service.window_of(session, tenant.id, clock(), thresholds.window_minutes)
     active = service.active_pause(session, tenant.id)
     return SendingOut(

@@ -22,7 +22,7 @@ from mailplane.auth.principals import SYSTEM, Principal
 from mailplane.circuit_breaker import counters
 from mailplane.config import Settings
 from mailplane.errors import Conflict
-from mailplane.models import Delivery, OutboundMessage, SendingPause
+from mailplane.models import Delivery, OutboundMessage, SendingPause, Tenant
 from mailplane.models.statuses import DeliveryStatus, MessageType
 from mailplane.suppressions.policy import settings_of
 
@@ -49,6 +49,39 @@ class Thresholds:
             settings.breaker_hard_bounce_rate,
             settings.breaker_complaint_rate,
         )
+
+    def overridden(
+        self, min_sample: int | None, hard_bounce_rate: float | None, complaint_rate: float | None
+    ) -> Thresholds:
+        """A tenant's own thresholds (set by an operator in its limits) where it has any."""
+        return Thresholds(
+            self.window_minutes,
+            self.min_sample if min_sample is None else min_sample,
+            self.hard_bounce_rate if hard_bounce_rate is None else hard_bounce_rate,
+            self.complaint_rate if complaint_rate is None else complaint_rate,
+        )
+
+    def for_tenant(self, tenant: Tenant) -> Thresholds:
+        return self.overridden(
+            tenant.breaker_min_sample,
+            tenant.breaker_hard_bounce_rate,
+            tenant.breaker_complaint_rate,
+        )
+
+
+def thresholds_of(
+    session: Session, defaults: Thresholds, tenant_ids: Iterable[int]
+) -> dict[int, Thresholds]:
+    """Each tenant's thresholds: one query for the tenants of a batch."""
+    rows = session.execute(
+        select(
+            Tenant.id,
+            Tenant.breaker_min_sample,
+            Tenant.breaker_hard_bounce_rate,
+            Tenant.breaker_complaint_rate,
+        ).where(Tenant.id.in_(sorted(set(tenant_ids))))
+    )
+    return {row[0]: defaults.overridden(row[1], row[2], row[3]) for row in rows}
 
 
 @dataclass(frozen=True)
@@ -111,18 +144,20 @@ def check_scopes(session: Session, scopes: Sequence[counters.Scope], now: dateti
     """Trip the breaker for tenants with a scope over a threshold and no active pause."""
     if not scopes:
         return
-    thresholds = Thresholds.of(settings_of(session))
+    defaults = Thresholds.of(settings_of(session))
+    tenants = {s.tenant_id for s in scopes}
     sums = counters.windows(
-        session, scopes, now, thresholds.window_minutes,
-        last_resumed(session, {s.tenant_id for s in scopes}),
-    )  # fmt: skip
-    tripped: dict[int, tuple[counters.Scope, Trip]] = {}
+        session, scopes, now, defaults.window_minutes, last_resumed(session, tenants)
+    )
+    thresholds = thresholds_of(session, defaults, tenants)
+    tripped: dict[int, tuple[counters.Scope, Trip, Thresholds]] = {}
     # Tenant scopes first: a tenant-wide trip is reported as such, not as one batch's.
     for scope in sorted(scopes, key=lambda s: (s.batch_id is not None, s.name)):
-        trip = verdict(sums.get(scope.name, counters.Window()), thresholds)
+        own = thresholds.get(scope.tenant_id, defaults)
+        trip = verdict(sums.get(scope.name, counters.Window()), own)
         if trip is not None and scope.tenant_id not in tripped:
-            tripped[scope.tenant_id] = (scope, trip)
-    for tenant_id, (scope, trip) in sorted(tripped.items()):
+            tripped[scope.tenant_id] = (scope, trip, own)
+    for tenant_id, (scope, trip, own) in sorted(tripped.items()):
         if active_pause(session, tenant_id) is not None:
             continue
         pause(
@@ -136,7 +171,8 @@ def check_scopes(session: Session, scopes: Sequence[counters.Scope], now: dateti
                 "rate": round(trip.rate, 6),
                 "threshold": trip.threshold,
                 "sample": trip.sample,
-                "window_minutes": thresholds.window_minutes,
+                "min_sample": own.min_sample,
+                "window_minutes": own.window_minutes,
                 "scope": scope.name,
             },
             now=now,
