@@ -51,7 +51,7 @@ def test_a_bulk_list_that_bounces_hard_trips_the_breaker_after_the_minimum_sampl
         others = queue(database, [f"ok-other{uid}@{zone}"], tenant_id=other, type=MessageType.BULK)
         # Workers see a new pause within a second (delivery/admission.py); bulk mail
         # queued after that is held when claimed.
-        time.sleep(1.2)
+        time.sleep(2.0)
         later = queue(database, [f"ok-later{uid}@{zone}"], tenant_id=tenant, type=MessageType.BULK)
         assert [r.status for r in wait_until_final(database, receipt + others)] == [
             "delivered", "delivered",
