@@ -220,6 +220,16 @@ class Settings(BaseSettings):
     suppression_soft_bounce_limit: int = Field(default=3, ge=0)
     suppression_soft_bounce_days: float = Field(default=7.0, gt=0)
     suppression_import_max: int = Field(default=10000, ge=1, le=1000000)
+    # The circuit breaker (docs/deliverability.md): over a sliding window of this many
+    # minutes, a tenant (or one of its batches) with at least breaker_min_sample settled
+    # deliveries whose hard-bounce or complaint rate exceeds the threshold has its bulk
+    # sending paused until an operator resumes it.
+    breaker_window_minutes: int = Field(default=1440, ge=1, le=43200)
+    breaker_min_sample: int = Field(default=100, ge=1)
+    breaker_hard_bounce_rate: float = Field(default=0.05, gt=0, le=1)
+    breaker_complaint_rate: float = Field(default=0.003, gt=0, le=1)
+    # ARF feedback reports (RFC 5965) are received at <feedback_local_part>@bounce domain.
+    feedback_local_part: str = Field(default="fbl", pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
     # Workers: `mailplane up` runs this many delivery worker processes (0: none; then run
     # `mailplane worker` yourself), each claiming due deliveries in batches.
     workers: int = Field(default=1, ge=0, le=64)

@@ -126,6 +126,13 @@ def test_every_write_route_leaves_an_entry(
             "suppression.add",
         ),
         ("POST /api/v1/suppressions/import", w, [f"imp-{uid}@example.com"], "suppression.import"),
+        (
+            "POST /api/v1/tenants/{tenant_id}/sending/pause",
+            w,
+            {"scope": "bulk", "reason": "audited"},
+            "sending.paused",
+        ),
+        ("POST /api/v1/tenants/{tenant_id}/sending/resume", w, None, "sending.resumed"),
         ("DELETE /api/v1/suppressions", {}, None, "suppression.remove"),
         ("DELETE /api/v1/suppressions/{suppression_id}", w, None, "suppression.remove"),
         ("DELETE /api/v1/mail/api-keys/{api_key_id}", w, None, "api_key.revoke"),

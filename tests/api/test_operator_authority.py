@@ -67,12 +67,16 @@ def test_limits_are_the_operators_and_the_tenant_sees_them(api: Api) -> None:
         "max_quota_mb_per_mailbox": None,
         "max_total_quota_mb": None,
         "send_rate_per_hour": None,
+        "breaker_min_sample": None,
+        "breaker_hard_bounce_rate": None,
+        "breaker_complaint_rate": None,
     }
     admin = api.tenant_admin(tenant["id"])
     path = f"/api/v1/tenants/{tenant['id']}"
     for body in (
         {"limits": {"max_mailboxes": None}},
         {"limits": {"send_rate_per_hour": 100000}},
+        {"limits": {"breaker_hard_bounce_rate": 1.0}},
         {"name": "a name of my choice"},
     ):
         _refused(admin.patch(path, json=body), 403, "platform_only")

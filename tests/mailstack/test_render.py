@@ -186,11 +186,13 @@ def test_the_bounce_domain_goes_to_the_bounce_receiver_for_verp_and_srs_only() -
     main = _by_name(render(settings, "sqlite:///x.db"))["main.cf"]
     assert "relay_domains = bounces.platform.test\n" in main
     assert "relay_transport = mailplane-intake:[127.0.0.1]:2591\n" in main
-    # Only the two address forms are recipients there: anything else is "unknown".
+    # Only the two address forms and the feedback address are recipients there: anything
+    # else is "unknown".
     assert (
         "relay_recipient_maps = regexp:{ {/^b\\+[0-9]+-[0-9a-f]+@bounces\\.platform\\.test$$/ OK}, "
         "{/^srs[01]=[^@]+@bounces\\.platform\\.test$$/ OK}, "
-        "{/^unsubscribe\\+[a-z2-7]+@bounces\\.platform\\.test$$/ OK} }\n"
+        "{/^unsubscribe\\+[a-z2-7]+@bounces\\.platform\\.test$$/ OK}, "
+        "{/^fbl@bounces\\.platform\\.test$$/ OK} }\n"
     ) in main
     # On the inbound port, the bounce domain's recipients (only those) meet the policy
     # service that checks the VERP HMAC, before anything else may accept them.

@@ -16,7 +16,9 @@ from mailplane.api.admission import Admission
 from mailplane.api.body_limit import BodyLimit
 from mailplane.audit.endpoints import router as audit_router
 from mailplane.auth.endpoints import router as auth_router
+from mailplane.circuit_breaker.endpoints import router as sending_state_router
 from mailplane.clientconfig.endpoints import router as clientconfig_router
+from mailplane.complaints.endpoints import router as complaints_router
 from mailplane.config import Settings, get_settings
 from mailplane.contacts.endpoints import router as contacts_router
 from mailplane.db import Database
@@ -144,6 +146,8 @@ def create_app(settings: Settings | None = None, database: Database | None = Non
         unsubscribe_router,
         statistics_router,
         deliverability_router,
+        sending_state_router,
+        complaints_router,
         signatures_router,
         contacts_router,
         webmail_send_router,

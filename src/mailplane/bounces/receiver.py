@@ -1,12 +1,13 @@
 """The bounce receiver: a second SMTP listener of ``mailplane intake`` (loopback,
 ``bounce_port``) to which Postfix relays mail for the platform's bounce domain.
 
-Three kinds of address exist there (docs/mail-plane.md): VERP return paths, whose
-HMAC must verify, SRS addresses, which must reverse, and the mailto unsubscribe
-addresses of bulk mail (``unsubscribe+<token>``, unsubscribe/tokens.py), whose token must
-verify; anything else is refused at
-RCPT, so nobody can report bounces for deliveries they did not send. Each message is one
-transaction, answered 250 only after its commit; any failure is a 451 and Postfix retries.
+Four kinds of address exist there (docs/mail-plane.md): VERP return paths, whose
+HMAC must verify, SRS addresses, which must reverse, the mailto unsubscribe addresses of
+bulk mail (``unsubscribe+<token>``, unsubscribe/tokens.py), whose token must verify, and
+the feedback address (``feedback_local_part``) where ARF spam reports arrive
+(``complaints/``); anything else is refused at RCPT, so nobody can report bounces for
+deliveries they did not send. Each message is one transaction, answered 250 only after
+its commit; any failure is a 451 and Postfix retries.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import srslib
 from aiosmtpd.smtp import Envelope, Session
 
 from mailplane.bounces import parsing, recording
+from mailplane.complaints import recording as complaints
 from mailplane.config import Settings
 from mailplane.db import Database
 from mailplane.delivery.envelope import parse_verp
@@ -39,12 +41,14 @@ REFUSED = "550 5.1.1 No such bounce address"
 
 @dataclass(frozen=True)
 class Target:
-    """What an address of the bounce domain stands for: a delivery or an SRS sender."""
+    """What an address of the bounce domain stands for: a delivery, an SRS sender, or
+    the feedback address."""
 
     delivery_id: int | None = None
     original_sender: str | None = None
     # unsubscribe+<token>@: the recipient of this delivery unsubscribes (RFC 2369 mailto).
     unsubscribe_delivery_id: int | None = None
+    feedback: bool = False
 
 
 def target_of(settings: Settings, address: str) -> Target | None:
@@ -53,6 +57,8 @@ def target_of(settings: Settings, address: str) -> Target | None:
     local, _, domain = address.rpartition("@")
     if domain != settings.effective_bounce_domain:
         return None
+    if local.lower() == settings.feedback_local_part:
+        return Target(feedback=True)
     delivery_id = parse_verp(settings, address)
     if delivery_id is not None:
         return Target(delivery_id=delivery_id)
@@ -73,14 +79,15 @@ def target_of(settings: Settings, address: str) -> Target | None:
 def receive(settings: Settings, database: Database, raw: bytes, recipients: list[str]) -> str:
     """One message for the bounce domain, in one transaction; what was done."""
     now = utcnow()
-    bounce = parsing.read(raw)
+    targets = [t for t in (target_of(settings, a) for a in recipients) if t is not None]
+    # Read as a bounce only when it went to a return path (a feedback report is no DSN).
+    bounce = parsing.read(raw) if any(t.delivery_id is not None for t in targets) else None
     done: list[str] = []
     with database.transaction() as session:
-        for address in recipients:
-            target = target_of(settings, address)
-            if target is None:
-                continue  # checked at RCPT; a secret rotated since then
-            if target.delivery_id is not None:
+        for target in targets:  # checked at RCPT; gone here only if a secret rotated since
+            if target.feedback:
+                done.append(complaints.receive(session, settings, raw, now))
+            elif target.delivery_id is not None and bounce is not None:
                 done.append(recording.record(session, target.delivery_id, bounce, now))
             elif target.unsubscribe_delivery_id is not None:
                 left = unsubscribe.unsubscribe(

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy.orm import Session
 
 from mailplane.bounces.parsing import Bounce, Failure
+from mailplane.circuit_breaker.counters import earlier_of
 from mailplane.delivery import observers
 from mailplane.delivery.outcomes import Kind
 from mailplane.models import Delivery, DeliveryAttempt
@@ -69,6 +70,7 @@ def record(session: Session, delivery_id: int, bounce: Bounce, now: datetime) ->
         # Only a report that the remote is still trying: the status stays.
         session.flush()
         return "delayed"
+    earlier = earlier_of(delivery.status, delivery.bounce_type, delivery.bounce_classification)
     # A later report wins over an earlier "delivered": the remote accepted the message,
     # then could not deliver it (RFC 3464 section 1).
     delivery.status = DeliveryStatus.BOUNCED
@@ -95,6 +97,7 @@ def record(session: Session, delivery_id: int, bounce: Bounce, now: datetime) ->
                 at=now,
                 bounce_type=failure.classification.bounce_type,
                 classification=failure.classification.kind,
+                earlier=earlier,
             )
         ],
         now,

@@ -15,6 +15,7 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from mailplane.circuit_breaker import service as circuit_breaker
 from mailplane.models.statuses import DeliveryStatus
 from mailplane.statistics import counters
 from mailplane.suppressions import policy as suppressions
@@ -35,6 +36,10 @@ class Settled:
     # policy, content, technical); None where not known.
     bounce_type: str | None = None
     classification: str | None = None
+    # What the delivery had already been counted as by the circuit breaker, for a report
+    # that changes a final result (an asynchronous bounce after "delivered"):
+    # ``delivered``, ``hard``, ``soft`` (circuit_breaker/counters.earlier_of); None: new.
+    earlier: str | None = None
 
 
 def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetime) -> None:
@@ -44,3 +49,4 @@ def outcomes_recorded(session: Session, settled: Sequence[Settled], now: datetim
     webhook_events.outcomes_recorded(session, settled, now)
     suppressions.record_outcomes(session, settled, now)
     counters.record_outcomes(session, settled, now)
+    circuit_breaker.outcomes_recorded(session, settled, now)

@@ -153,19 +153,21 @@ BOUNCE_CLASS = "mailplane_bounce_recipients"
 
 
 def bounce_path(settings: Settings, paths: Layout) -> list[tuple[str, str]]:
-    """Mail for the platform's bounce domain (VERP return paths, SRS addresses and the
-    mailto unsubscribe addresses of bulk mail) is
-    relayed to mailplane's bounce receiver, never to Dovecot. Only the three address forms
-    are known recipients (relay_recipient_maps, checked by reject_unlisted_recipient);
+    """Mail for the platform's bounce domain (VERP return paths, SRS addresses, the
+    mailto unsubscribe addresses of bulk mail and the feedback address for ARF spam
+    reports, ``complaints/``) is relayed to mailplane's bounce receiver, never to Dovecot.
+    Only these address forms are known recipients
+    (relay_recipient_maps, checked by reject_unlisted_recipient);
     on the inbound port the bounce policy service also checks the VERP HMAC and the SRS
     hash at RCPT (``bounce_recipient_check``), and the receiver checks both again."""
     domain = settings.effective_bounce_domain.replace(".", "\\.")
     # "$$" is a literal "$" in main.cf ("$" starts a parameter name).
     receiver = f"{_bracketed(settings.mail_listen_address)}:{settings.bounce_port}"
+    feedback = settings.feedback_local_part.replace(".", "\\.")
     recipients = (
         f"regexp:{{ {{/^b\\+[0-9]+-[0-9a-f]+@{domain}$$/ OK}}, "
         f"{{/^srs[01]=[^@]+@{domain}$$/ OK}}, "
-        f"{{/^unsubscribe\\+[a-z2-7]+@{domain}$$/ OK}} }}"
+        f"{{/^unsubscribe\\+[a-z2-7]+@{domain}$$/ OK}}, {{/^{feedback}@{domain}$$/ OK}} }}"
     )
     return [
         ("relay_domains", settings.effective_bounce_domain),

@@ -26,7 +26,7 @@ class Suppression(Base):
     # Lower case, A-label domain (suppressions/service.normalize).
     address: Mapped[str] = mapped_column(String(320))
     # suppressions.policy.Reason: hard_bounce, repeated_soft_bounce, manual, import,
-    # unsubscribed
+    # unsubscribed, complaint
     reason: Mapped[str] = mapped_column(String(32))
     # The delivery (and its message) that caused it; None when added by hand.
     delivery_id: Mapped[int | None] = mapped_column(BigId, nullable=True)

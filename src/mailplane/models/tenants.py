@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from mailplane.models.base import Base, UTCDateTime, utcnow
@@ -27,11 +27,16 @@ class Tenant(Base):
     # Messages (recipients) per hour each of its domains may send through the send API;
     # None: the platform's default (settings.send_rate_per_hour).
     send_rate_per_hour: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # The circuit breaker's thresholds for this tenant; None: the platform's settings
+    # (breaker_min_sample, breaker_hard_bounce_rate, breaker_complaint_rate).
+    breaker_min_sample: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    breaker_hard_bounce_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
+    breaker_complaint_rate: Mapped[float | None] = mapped_column(Float, nullable=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
     @property
-    def limits(self) -> dict[str, int | None]:
+    def limits(self) -> dict[str, int | float | None]:
         return {
             "max_domains": self.max_domains,
             "max_mailboxes": self.max_mailboxes,
@@ -39,6 +44,9 @@ class Tenant(Base):
             "max_quota_mb_per_mailbox": self.max_quota_mb_per_mailbox,
             "max_total_quota_mb": self.max_total_quota_mb,
             "send_rate_per_hour": self.send_rate_per_hour,
+            "breaker_min_sample": self.breaker_min_sample,
+            "breaker_hard_bounce_rate": self.breaker_hard_bounce_rate,
+            "breaker_complaint_rate": self.breaker_complaint_rate,
         }
 
 

@@ -20,7 +20,9 @@ from mailplane.suppressions.schemas import ImportOut, InvalidLine, SuppressionCr
 
 router = APIRouter(prefix="/api/v1/suppressions", tags=["suppressions"], responses=ERRORS)
 
-ReasonFilter = Literal["hard_bounce", "repeated_soft_bounce", "manual", "import", "unsubscribed"]
+ReasonFilter = Literal[
+    "hard_bounce", "repeated_soft_bounce", "manual", "import", "unsubscribed", "complaint"
+]
 AddressQuery = Annotated[str, Query(min_length=3, max_length=320)]
 
 

@@ -52,6 +52,7 @@ class Reason(StrEnum):
     IMPORT = "import"
     # The recipient asked (one-click or mailto unsubscribe, unsubscribe/); never expires.
     UNSUBSCRIBED = "unsubscribed"
+    COMPLAINT = "complaint"  # an ARF spam report (complaints/)
 
 
 def settings_of(session: Session) -> Settings:

@@ -36,7 +36,9 @@ class SuppressionOut(ResponseModel):
     tenant_id: int
     address: str
     reason: str = Field(
-        description="hard_bounce | repeated_soft_bounce | manual | import | unsubscribed"
+        description=(
+            "hard_bounce | repeated_soft_bounce | manual | import | unsubscribed | complaint"
+        )
     )
     detail: str = Field(description="The remote's reply that caused it, or the note.")
     message_id: str | None = Field(description="The message whose delivery caused it.")

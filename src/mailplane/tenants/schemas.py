@@ -11,6 +11,8 @@ from mailplane.schemas import MAX_ID, Name, Password, RequestModel, ResponseMode
 Notes = Text
 # A count or a number of MB; null (or absent) is unlimited, 0 allows none.
 LimitValue = Annotated[int, Field(ge=0, le=MAX_ID)]
+# A share of settled deliveries (the circuit breaker's thresholds): over 0, at most 1.
+Rate = Annotated[float, Field(gt=0, le=1, allow_inf_nan=False)]
 
 
 class TenantLimits(RequestModel):
@@ -29,6 +31,17 @@ class TenantLimits(RequestModel):
         default=None,
         description="Send API recipients per hour for each of its domains; null: the "
         "platform's default (MAILPLANE_SEND_RATE_PER_HOUR).",
+    )
+    breaker_min_sample: Annotated[int, Field(ge=1, le=MAX_ID)] | None = Field(
+        default=None,
+        description="The circuit breaker's minimum sample for this tenant; null: "
+        "MAILPLANE_BREAKER_MIN_SAMPLE.",
+    )
+    breaker_hard_bounce_rate: Rate | None = Field(
+        default=None, description="null: MAILPLANE_BREAKER_HARD_BOUNCE_RATE."
+    )
+    breaker_complaint_rate: Rate | None = Field(
+        default=None, description="null: MAILPLANE_BREAKER_COMPLAINT_RATE."
     )
 
 
@@ -54,6 +67,9 @@ class TenantLimitsOut(ResponseModel):
     max_quota_mb_per_mailbox: int | None
     max_total_quota_mb: int | None
     send_rate_per_hour: int | None
+    breaker_min_sample: int | None
+    breaker_hard_bounce_rate: float | None
+    breaker_complaint_rate: float | None
 
 
 class TenantOut(ResponseModel):

@@ -7,7 +7,8 @@ per message, listing its recipients' deliveries; the send API's 2xx); ``message.
 = a remote MX answered 2xx after DATA; ``message.deferred`` = a transient failure, retried;
 ``message.bounced`` = refused for good (5xx, or a bounce came back); ``message.failed`` =
 given up (too old, no route); ``message.suppressed`` = not attempted, the recipient is on
-the suppression list. All but ``message.sent`` are per delivery (recipient).
+the suppression list; ``message.complained`` = the recipient reported it as spam. All but
+``message.sent`` are per delivery (recipient).
 
 Only tenants with an enabled endpoint get message events (one indexed query per batch), so
 the batch endpoint pays nothing for tenants that use no webhooks.
@@ -36,7 +37,13 @@ MESSAGE_EVENTS = {
 }
 # The recipient used the one-click (or mailto) unsubscribe of a bulk message.
 UNSUBSCRIBED = "message.unsubscribed"
-EVENT_TYPES = frozenset({"message.sent", *MESSAGE_EVENTS.values(), UNSUBSCRIBED})
+# message.complained: a recipient reported the message as spam (complaints/, an ARF
+# report). sending.paused / sending.resumed (circuit_breaker/): the tenant's sending was
+# paused (by the breaker or an operator) or resumed; their payload is the pause.
+EVENT_TYPES = frozenset(
+    {"message.sent", "message.complained", UNSUBSCRIBED, *MESSAGE_EVENTS.values()}
+)
+SENDING_EVENTS = frozenset({"sending.paused", "sending.resumed"})
 
 
 class Settled(Protocol):

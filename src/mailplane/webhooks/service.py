@@ -16,7 +16,7 @@ from mailplane.db.pagination import Page, keyset_page
 from mailplane.errors import InvalidInput, NotFound
 from mailplane.models import Tenant, WebhookDelivery, WebhookEndpoint, utcnow
 from mailplane.webhooks import secrets
-from mailplane.webhooks.events import EVENT_TYPES
+from mailplane.webhooks.events import EVENT_TYPES, SENDING_EVENTS
 from mailplane.webhooks.schemas import WebhookCreate, WebhookUpdate
 from mailplane.webhooks.urls import validate_url
 
@@ -36,7 +36,12 @@ def _details(row: WebhookEndpoint) -> dict[str, object]:
 
 
 def _check_types(types: list[str]) -> list[str]:
-    unknown = [t for t in types if t.startswith("message.") and t not in EVENT_TYPES]
+    unknown = [
+        t
+        for t in types
+        if (t.startswith("message.") and t not in EVENT_TYPES)
+        or (t.startswith("sending.") and t not in SENDING_EVENTS)
+    ]
     if unknown:
         raise InvalidInput(f"unknown event types: {', '.join(unknown)}", code="unknown_event_type")
     return sorted(set(types))

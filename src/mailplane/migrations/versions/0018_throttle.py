@@ -1,6 +1,6 @@
 """Throttle buckets remember the next free return slot for deliveries that wait
 
-Revision ID: 0018_throttle
+Revision ID: 0018
 Revises: 0017
 Create Date: 2026-11-23 10:00:00
 """
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0018_throttle"
+revision: str = "0018"
 down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
