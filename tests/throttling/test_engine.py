@@ -57,8 +57,10 @@ def test_a_destination_limit_holds_across_two_workers_and_other_mail_flows(
     # The other domain is not held behind the limited one.
     assert fast_times[-1] - fast_times[0] < (slow_times[-1] - slow_times[0]) / 2
     usage = api.ok("GET", f"/api/v1/throttles/{limit['id']}")["usage"]
-    assert usage["used"] == 50
-    assert usage["remaining"] == RATE_PER_MINUTE - 50
+    # A sliding estimate: when the run crossed a minute boundary, the part before it is
+    # weighted by how much of it is still inside the last minute.
+    assert 45 <= usage["used"] <= 50
+    assert usage["remaining"] == RATE_PER_MINUTE - usage["used"]
     assert usage["waiting"] == 0
 
 
