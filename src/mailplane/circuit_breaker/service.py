@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, case, func, select, update
@@ -28,10 +28,6 @@ from mailplane.suppressions.policy import settings_of
 
 deliveries = cast(Table, Delivery.__table__)
 HELD = (DeliveryStatus.QUEUED.value, DeliveryStatus.DEFERRED.value)
-# Workers reload the active pauses every second (delivery/worker.py
-# POLICY_REFRESH_SECONDS): released deliveries become due once every worker has seen the
-# resume, or one that still had the pause in memory would hold them again.
-RELEASE_DELAY_SECONDS = 1.5
 
 
 @dataclass(frozen=True)
@@ -267,7 +263,8 @@ def pause(
 
 def release(session: Session, tenant_id: int, now: datetime) -> int:
     """Every paused delivery of the tenant back to the queue (deferred after an attempt),
-    due at once (see RELEASE_DELAY_SECONDS); returns how many."""
+    due at once (admission reads the pauses afresh in its own transaction, so a worker
+    whose policy still shows the pause does not hold them again); returns how many."""
     result = session.execute(
         update(deliveries)
         .where(
@@ -279,7 +276,7 @@ def release(session: Session, tenant_id: int, now: datetime) -> int:
                 (deliveries.c.attempts > 0, DeliveryStatus.DEFERRED.value),
                 else_=DeliveryStatus.QUEUED.value,
             ),
-            next_attempt_at=now + timedelta(seconds=RELEASE_DELAY_SECONDS),
+            next_attempt_at=now,
             held_by=None,
             updated_at=now,
         )

@@ -85,10 +85,13 @@ def admit(
 ) -> Batch:
     """The part of ``batch`` that may be sent now, each with its route."""
     found = candidates(batch, mx_hosts)
+    # The pauses as they are now, not as the worker's policy saw them up to a second ago:
+    # a resumed tenant's released mail must not be held again by a stale copy.
+    active = pauses.load(session)
     paused: dict[int, pauses.PauseRule] = {}
     going: list[Candidate] = []
     for candidate in found:
-        pause = policy.pauses.get(candidate.tenant_id) if candidate.tenant_id else None
+        pause = active.get(candidate.tenant_id) if candidate.tenant_id else None
         if pause is not None and pause.applies(candidate.message_type):
             paused[candidate.delivery_id] = pause
         else:
