@@ -24,7 +24,7 @@ from sqlalchemy import delete, func, select
 from mailplane.api.app import create_app
 from mailplane.config import Settings
 from mailplane.db import Database
-from mailplane.models import OutboundRoute
+from mailplane.models import OutboundRoute, ThrottleLimit
 
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
 
@@ -41,12 +41,15 @@ def _labels() -> list[str]:
 
 @pytest.fixture(autouse=True)
 def no_routes_left_behind(database: Database) -> Iterator[None]:
-    """Outbound routes are platform-wide: one made here (enabled, pointing anywhere) would
-    carry the rest of the suite's mail. Whatever a run created is deleted after it."""
+    """Outbound routes and global or destination limits are platform-wide: one made here
+    (a route pointing anywhere, a limit of one a day) would carry or hold the rest of the
+    suite's mail. Whatever a run created is deleted after it."""
     with database.session(write=False) as session:
         before = session.scalar(select(func.max(OutboundRoute.id))) or 0
+        limits_before = session.scalar(select(func.max(ThrottleLimit.id))) or 0
     yield
     with database.transaction() as session:
+        session.execute(delete(ThrottleLimit).where(ThrottleLimit.id > limits_before))
         session.execute(delete(OutboundRoute).where(OutboundRoute.id > before))
 
 
