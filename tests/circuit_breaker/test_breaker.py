@@ -77,7 +77,9 @@ def test_a_bulk_list_that_bounces_hard_trips_the_breaker_after_the_minimum_sampl
 
         [event] = events(database, tenant, "sending.paused")
         assert (event["pause_id"], event["trigger"]) == (pause["id"], "hard_bounce_rate")
-        assert event["held"] >= counts["paused"]
+        # What the trip held at once; mail a worker had claimed just before it is held by
+        # admission instead (it reads the pauses in its own transaction), never sent.
+        assert 1 <= event["held"] <= counts["paused"]
         [entry] = audited(database, tenant, "sending.paused")
         assert (entry.actor_type, entry.object_id) == ("system", pause["id"])
 

@@ -51,6 +51,16 @@ ERROR_LIMIT = 1000
 USER_AGENT = "mailplane-webhooks/1"
 
 
+def _ordering_key(event: Event, message_id: object) -> str | None:
+    """Events that must arrive in order share a key: a message's, and a tenant's sending
+    pauses (a subscriber must never see ``sending.resumed`` before its ``sending.paused``)."""
+    if event.object_type == "message" and isinstance(message_id, str):
+        return message_id
+    if event.object_type == "sending_pause":
+        return f"sending:{event.tenant_id}"
+    return None
+
+
 def new_event_id() -> str:
     return "msg_" + uuid.uuid4().hex
 
@@ -105,7 +115,7 @@ def fan_out(settings: Settings, database: Database, now: datetime | None = None)
                         "tenant_id": event.tenant_id,
                         "event_id": new_event_id(),
                         "event_type": event.type,
-                        "ordering_key": message_id if event.object_type == "message" else None,
+                        "ordering_key": _ordering_key(event, message_id),
                         "payload": body_of(event),
                         "status": "pending",
                         "attempts": 0,
