@@ -97,6 +97,36 @@ def test_a_report_without_verp_matches_by_message_id_and_recipient(
     assert (state["complaints"]["count"], state["pause"]) == (1, None)
 
 
+def test_a_message_id_two_tenants_sent_to_one_recipient_matches_neither(
+    engine_settings: EngineSettings,
+    database: Database,
+    knot: Knot,
+    mx1: RemoteMx,
+    api: Api,
+    uid: str,
+) -> None:
+    """A Message-ID is the sender's choice: tenant B copying tenant A's cannot aim a
+    complaint (a suppression, a tripped breaker) at A."""
+    zone = f"fblx-{uid}.test"
+    mx_zone(knot, zone, [(10, "mx1")], {"mx1": MX1})
+    victim, copier = api.tenant()["id"], api.tenant()["id"]
+    settings = engine_settings()
+    recipient = f"ok-x{uid}@{zone}"
+    both = queue(database, [recipient], tenant_id=victim) + queue(
+        database, [recipient], tenant_id=copier
+    )
+    deliver(settings, database, both)
+    feedback = f"fbl@{settings.effective_bounce_domain}"
+    raw = samples.render(
+        samples.AOL, rcpt=recipient, return_path="forwarded@elsewhere.test",
+        message_id="<x@tests>", fbl=feedback,
+    )  # fmt: skip
+    assert receive(settings, database, raw, [feedback]) == "unmatched"
+    for tenant in (victim, copier):
+        state = api.ok("GET", f"/api/v1/tenants/{tenant}/sending")
+        assert state["complaints"]["count"] == 0
+
+
 def test_a_microsoft_report_with_a_redacted_recipient_matches_by_verp(
     engine_settings: EngineSettings,
     database: Database,

@@ -32,6 +32,7 @@ from mailplane.models import Complaint, Delivery, OutboundMessage
 from mailplane.suppressions import policy as suppressions
 
 log = logging.getLogger(__name__)
+MESSAGE_ID_CANDIDATES = 10
 
 
 def match(session: Session, settings: Settings, report: Report) -> Delivery | None:
@@ -44,16 +45,23 @@ def match(session: Session, settings: Settings, report: Report) -> Delivery | No
     recipient = report.original_rcpt_to or report.to
     if report.message_id and recipient:
         # deliveries.recipient is indexed; the Message-ID narrows it to our message.
-        return session.scalars(
-            select(Delivery)
-            .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
-            .where(
-                Delivery.recipient == recipient,
-                OutboundMessage.message_id_header == report.message_id,
+        candidates = list(
+            session.scalars(
+                select(Delivery)
+                .join(OutboundMessage, OutboundMessage.id == Delivery.message_id)
+                .where(
+                    Delivery.recipient == recipient,
+                    OutboundMessage.message_id_header == report.message_id,
+                )
+                .order_by(Delivery.id.desc())
+                .limit(MESSAGE_ID_CANDIDATES)
             )
-            .order_by(Delivery.id.desc())
-            .limit(1)
-        ).first()
+        )
+        # A Message-ID is chosen by whoever sends: one that two tenants' mail to the same
+        # recipient carries matches neither, so that no tenant can aim a complaint at
+        # another's reputation by copying its Message-ID.
+        if candidates and len({d.tenant_id for d in candidates}) == 1:
+            return candidates[0]
     return None
 
 
